@@ -1,0 +1,126 @@
+"""The application factory: one FastAPI app serving the API, the console and channels."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy.engine import Engine
+from starlette.middleware.sessions import SessionMiddleware
+
+from siyu import __version__
+from siyu.config import Settings, get_settings
+from siyu.customers import api as customers_api
+from siyu.customers.schemas import CustomerIn
+from siyu.db import make_engine, make_session_factory
+from siyu.errors import SiyuError
+from siyu.events import api as events_api
+from siyu.events.schemas import EventIn, OrderIn
+from siyu.kit.validation import field_errors
+from siyu.kit.web import BodySizeLimit
+
+log = logging.getLogger("siyu")
+
+# Routers of each domain, mounted in this order. Domains add theirs here.
+ROUTERS = [customers_api.router, events_api.router]
+# Models documented in the OpenAPI components though routes read them from raw JSON.
+DOCUMENTED_MODELS: list[type[BaseModel]] = [CustomerIn, OrderIn, EventIn]
+
+
+def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> FastAPI:
+    """Build the app. Tests pass their own settings and engine; nothing is created at import."""
+    settings = settings or get_settings()
+    owns_engine = engine is None
+    engine = engine or make_engine(settings.database_url)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        if owns_engine:
+            engine.dispose()
+
+    app = FastAPI(
+        title="siyu API",
+        version=__version__,
+        description="私域客户平台 API: customers, orders, events and more. "
+        "Authenticate with 'Authorization: Bearer <API key>' (siyu apikey create NAME).",
+        lifespan=lifespan,
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessions = make_session_factory(engine)
+
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=settings.secret_key.get_secret_value(),
+        session_cookie="siyu_session",
+        same_site="lax",
+        https_only=settings.environment == "production",
+        max_age=12 * 3600,
+    )
+    app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
+
+    @app.exception_handler(SiyuError)
+    async def _siyu_error(_: Request, exc: SiyuError) -> JSONResponse:
+        return JSONResponse(exc.to_dict(), status_code=exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        details = []
+        for err in exc.errors():
+            loc = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body", "query",
+                                                                            "path"))
+            details.append({"field": loc or "(request)", "reason": err.get("msg", "invalid")})
+        return JSONResponse(
+            {"error": "invalid_input",
+             "message": "; ".join(f"{d['field']}: {d['reason']}" for d in details),
+             "details": details},
+            status_code=422,
+        )
+
+    for router in ROUTERS:
+        app.include_router(router)
+    _mount_optional(app)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        from fastapi.openapi.utils import get_openapi
+
+        schema = get_openapi(title=app.title, version=app.version,
+                             description=app.description, routes=app.routes)
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        for model in DOCUMENTED_MODELS:
+            model_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            components.update(model_schema.pop("$defs", {}))
+            components[model.__name__] = model_schema
+        schema["components"]["securitySchemes"] = {
+            "bearer": {"type": "http", "scheme": "bearer"}}
+        schema["security"] = [{"bearer": []}]
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app
+
+
+def _mount_optional(app: FastAPI) -> None:
+    """Mount the console (and later domains' web parts) that import heavier modules."""
+    from siyu.console.routes import mount as mount_console
+
+    mount_console(app)
+
+
+__all__ = ["create_app", "field_errors"]

@@ -1,0 +1,1 @@
+"""Staff users with roles, console sessions and API keys."""

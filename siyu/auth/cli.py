@@ -1,0 +1,76 @@
+"""``siyu apikey`` and ``siyu user``: API keys and staff users."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated
+
+import typer
+
+from siyu.auth import service
+from siyu.auth.models import ROLES
+from siyu.kit.cli import console, handle_errors, open_env, print_json
+
+apikey_app = typer.Typer(help="Manage API keys (bearer tokens for /api/v1).",
+                         no_args_is_help=True)
+user_app = typer.Typer(help="Manage console users (roles: admin, operator, agent, analyst).",
+                       no_args_is_help=True)
+
+
+@apikey_app.command("create")
+@handle_errors
+def apikey_create(name: Annotated[str, typer.Argument(help="what the key is for")]) -> None:
+    """Create an API key. The key is printed once, alone on the last line."""
+    env = open_env()
+    with env.session() as session:
+        new = service.create_api_key(session, name)
+    console.print(f"API key #{new.id} '{new.name}' created. Store it now; it is not shown again:",
+                  highlight=False)
+    print(new.key)
+
+
+@apikey_app.command("list")
+@handle_errors
+def apikey_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List API keys (prefixes only)."""
+    env = open_env()
+    with env.session() as session:
+        rows = [{"id": k.id, "name": k.name, "prefix": k.prefix,
+                 "created_at": k.created_at.isoformat(),
+                 "revoked_at": k.revoked_at.isoformat() if k.revoked_at else None}
+                for k in service.list_api_keys(session)]
+    if as_json:
+        print_json(rows)
+        return
+    for r in rows:
+        state = "revoked" if r["revoked_at"] else "active"
+        console.print(f"#{r['id']}  {r['prefix']}…  {r['name']}  {state}", highlight=False)
+
+
+@apikey_app.command("revoke")
+@handle_errors
+def apikey_revoke(key_id: int) -> None:
+    """Revoke an API key by id."""
+    env = open_env()
+    with env.session() as session:
+        service.revoke_api_key(session, key_id)
+    console.print(f"API key #{key_id} revoked")
+
+
+@user_app.command("create")
+@handle_errors
+def user_create(
+    username: str,
+    role: Annotated[str, typer.Option(help=" | ".join(ROLES))] = "admin",
+    password: Annotated[str | None, typer.Option(help="default: a random one, printed")] = None,
+    display_name: Annotated[str | None, typer.Option(help="shown in the console")] = None,
+) -> None:
+    """Create a console user."""
+    env = open_env()
+    generated = password is None
+    password = password or secrets.token_urlsafe(12)
+    with env.session() as session:
+        user = service.create_user(session, username, password, role, display_name)
+    console.print(f"user '{user.username}' ({user.role}) created", highlight=False)
+    if generated:
+        console.print(f"password: {password}", highlight=False)

@@ -1,0 +1,133 @@
+"""Users, passwords and API keys.
+
+Passwords are hashed with scrypt from the standard library (memory-hard, no extra
+dependency); API keys are random 32-byte tokens of which only the SHA-256 is stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from siyu.auth.errors import InvalidApiKey, InvalidUser, LoginFailed, UserExists, UserNotFound
+from siyu.auth.models import ROLES, ApiKey, User
+from siyu.db import utcnow
+
+_SCRYPT = {"n": 2**14, "r": 8, "p": 1}
+KEY_PREFIX = "sy_"
+
+# What each role may do; the console and API check these names, not roles.
+PERMISSIONS: dict[str, frozenset[str]] = {
+    "admin": frozenset({"customers.read", "customers.write", "pii.read", "users.manage",
+                        "segments.write", "service.agent", "analytics.read", "kb.write"}),
+    "operator": frozenset({"customers.read", "customers.write", "segments.write",
+                           "analytics.read"}),
+    "agent": frozenset({"customers.read", "service.agent"}),
+    "analyst": frozenset({"customers.read", "analytics.read"}),
+}
+
+
+def hash_password(password: str) -> str:
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, **_SCRYPT)
+    return f"scrypt${salt.hex()}${digest.hex()}"
+
+
+def verify_password(password: str, stored: str) -> bool:
+    try:
+        scheme, salt_hex, digest_hex = stored.split("$")
+    except ValueError:
+        return False
+    if scheme != "scrypt":
+        return False
+    digest = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt_hex), **_SCRYPT)
+    return hmac.compare_digest(digest.hex(), digest_hex)
+
+
+def create_user(
+    session: Session, username: str, password: str, role: str, display_name: str | None = None
+) -> User:
+    """Create a staff user; usernames are 3-60 letters, digits, '.', '_' or '-'."""
+    if not re.fullmatch(r"[A-Za-z0-9._-]{3,60}", username):
+        raise InvalidUser("username must be 3-60 letters, digits, '.', '_' or '-'",
+                          details={"field": "username", "reason": "format"})
+    if role not in ROLES:
+        raise InvalidUser(f"role must be one of {', '.join(ROLES)}",
+                          details={"field": "role", "reason": "unknown role"})
+    if len(password) < 8:
+        raise InvalidUser("password must be at least 8 characters",
+                          details={"field": "password", "reason": "too short"})
+    if session.scalar(select(User.id).where(User.username == username)) is not None:
+        raise UserExists(f"user {username!r} already exists")
+    user = User(username=username, display_name=display_name or username, role=role,
+                password_hash=hash_password(password), is_active=True)
+    session.add(user)
+    session.flush()
+    return user
+
+
+def authenticate(session: Session, username: str, password: str) -> User:
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None or not user.is_active or not verify_password(password, user.password_hash):
+        raise LoginFailed("用户名或密码错误")
+    user.last_login_at = utcnow()
+    return user
+
+
+def get_user(session: Session, user_id: int) -> User:
+    user = session.get(User, user_id)
+    if user is None or not user.is_active:
+        raise UserNotFound(f"user {user_id} not found")
+    return user
+
+
+def can(role: str, permission: str) -> bool:
+    return permission in PERMISSIONS.get(role, frozenset())
+
+
+@dataclass
+class NewApiKey:
+    id: int
+    name: str
+    key: str
+
+
+def _key_hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def create_api_key(session: Session, name: str) -> NewApiKey:
+    """Create a key; the returned ``key`` is shown once and never stored."""
+    name = name.strip()
+    if not 1 <= len(name) <= 60:
+        raise InvalidUser("API key name must be 1-60 characters",
+                          details={"field": "name", "reason": "length"})
+    key = KEY_PREFIX + secrets.token_urlsafe(32)
+    row = ApiKey(name=name, prefix=key[:10], key_hash=_key_hash(key))
+    session.add(row)
+    session.flush()
+    return NewApiKey(id=row.id, name=name, key=key)
+
+
+def check_api_key(session: Session, key: str) -> ApiKey:
+    row = session.scalar(select(ApiKey).where(ApiKey.key_hash == _key_hash(key)))
+    if row is None or row.revoked_at is not None:
+        raise InvalidApiKey("invalid or revoked API key")
+    return row
+
+
+def revoke_api_key(session: Session, key_id: int) -> None:
+    row = session.get(ApiKey, key_id)
+    if row is None:
+        raise UserNotFound(f"API key {key_id} not found")
+    row.revoked_at = utcnow()
+
+
+def list_api_keys(session: Session) -> list[ApiKey]:
+    return list(session.scalars(select(ApiKey).order_by(ApiKey.id)))

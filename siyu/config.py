@@ -1,0 +1,66 @@
+"""One settings object, read from the environment (prefix ``SIYU_``) and validated at start-up."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "dev-secret-key-change-me"}
+DEV_SECRET = "dev-secret-key-change-me"
+
+
+class Settings(BaseSettings):
+    """Runtime configuration. Every field can be set as ``SIYU_<NAME>`` in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="SIYU_", env_file=None, extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "development"
+    database_url: str = "sqlite:///./siyu.db"
+    secret_key: SecretStr = SecretStr(DEV_SECRET)
+    # Largest request body accepted by the API, in bytes (a 10,000-record batch is ~3 MB).
+    max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    max_batch_records: int = Field(default=10_000, ge=1)
+    default_phone_region: str = "CN"
+    # Naive timestamps in ingested data are read in this zone; the console shows this zone.
+    timezone: str = "Asia/Shanghai"
+    # Identity kinds that name exactly one person: two customers carrying different values of
+    # one of these are never merged silently (phone only when both numbers are verified).
+    exclusive_identity_kinds: list[str] = ["external_id", "app_user_id", "wechat_unionid"]
+    # Roles allowed to see unmasked phone numbers and e-mail addresses in the console and API.
+    pii_roles: list[str] = ["admin"]
+    log_level: str = "INFO"
+
+    wecom_corp_id: str = ""
+    wecom_token: SecretStr = SecretStr("")
+    wecom_aes_key: SecretStr = SecretStr("")
+    wecom_max_skew_seconds: int = Field(default=300, ge=0)
+    wecom_api_base: str = "https://qyapi.weixin.qq.com"
+    wecom_corp_secret: SecretStr = SecretStr("")
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        if not value.startswith(("sqlite", "postgresql")):
+            raise ValueError("SIYU_DATABASE_URL must be a sqlite:// or postgresql:// URL")
+        return value
+
+    @model_validator(mode="after")
+    def _no_placeholder_secret_in_production(self) -> Settings:
+        if self.environment == "production" and (
+            self.secret_key.get_secret_value() in _PLACEHOLDER_SECRETS
+            or len(self.secret_key.get_secret_value()) < 32
+        ):
+            raise ValueError(
+                "SIYU_SECRET_KEY must be set to a random value of at least 32 characters "
+                "in production"
+            )
+        return self
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()

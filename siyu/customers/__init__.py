@@ -1,0 +1,1 @@
+"""Customers: profiles, identities across channels, tags, consent, referrals and merges."""

@@ -1,0 +1,514 @@
+"""Customer profiles: upsert, the 360 view, search, tags, consent and referrals."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import TypeAdapter
+from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy.orm import Session
+
+from siyu.config import Settings
+from siyu.customers.errors import CustomerNotFound, InvalidIdentity
+from siyu.customers.identity import (
+    IdentityRef,
+    Resolver,
+    canonical_customer_id,
+    normalize_identity,
+)
+from siyu.customers.models import (
+    Consent,
+    Customer,
+    CustomerTag,
+    Identity,
+    Merge,
+    MergeConflict,
+    Referral,
+    Tag,
+)
+from siyu.customers.schemas import PROFILE_FIELDS, CustomerIn
+from siyu.db import utcnow
+from siyu.errors import InvalidInput
+from siyu.events.models import Event, Order
+from siyu.kit.validation import RecordError, check_records
+
+_CUSTOMER_ADAPTER: TypeAdapter[CustomerIn] = TypeAdapter(CustomerIn)
+
+
+@dataclass
+class UpsertResult:
+    received: int = 0
+    created: int = 0
+    updated: int = 0
+    customer_ids: list[int] = field(default_factory=list)
+    rejected: list[RecordError] = field(default_factory=list)
+    merges: list[int] = field(default_factory=list)
+    conflicts: list[int] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "received": self.received,
+            "created": self.created,
+            "updated": self.updated,
+            "customer_ids": self.customer_ids,
+            "rejected": [r.to_dict() for r in self.rejected],
+            "merges": self.merges,
+            "conflicts": self.conflicts,
+        }
+
+
+def _tag_ids(session: Session, names: set[str], kind: str = "manual") -> dict[str, int]:
+    if not names:
+        return {}
+    found = dict(session.execute(select(Tag.name, Tag.id).where(Tag.name.in_(names))).all())
+    for name in sorted(names - found.keys()):
+        tag = Tag(name=name, kind=kind)
+        session.add(tag)
+        session.flush()
+        found[name] = tag.id
+    return found
+
+
+def upsert_customers(
+    session: Session,
+    records: Sequence[Any],
+    *,
+    settings: Settings,
+    partial: bool = False,
+    source: str = "api",
+) -> UpsertResult:
+    """Create or update customers; identities are linked (and customers merged) as needed.
+
+    Provided profile fields overwrite stored ones; ``attributes`` are merged key by key;
+    tags and consents are added.
+    """
+    if len(records) > settings.max_batch_records:
+        raise InvalidInput(
+            f"a batch holds at most {settings.max_batch_records} records; got {len(records)}",
+            details={"field": "customers", "reason": "too many records"},
+        )
+    result = UpsertResult(received=len(records))
+    checked = check_records(
+        _CUSTOMER_ADAPTER, records,
+        context={"tz": settings.timezone, "region": settings.default_phone_region},
+    )
+    result.rejected = checked.rejected
+    if checked.rejected and not partial:
+        raise InvalidInput(
+            f"{len(checked.rejected)} of {len(records)} customers are invalid; nothing was "
+            "written (send ?partial=true to store the valid ones)",
+            details={"rejected": [r.to_dict() for r in checked.rejected]},
+        )
+    recs = [rec for _, rec in checked.valid]
+    if not recs:
+        return result
+    before = session.scalar(select(func.max(Customer.id))) or 0
+    resolver = Resolver(session, source=f"customers {source}",
+                        exclusive_kinds=settings.exclusive_identity_kinds)
+    ids = resolver.resolve_many([rec.refs() for rec in recs])
+    tag_ids = _tag_ids(session, {t for rec in recs for t in rec.tags})
+    customers = {
+        c.id: c for c in session.scalars(select(Customer).where(Customer.id.in_(set(ids))))
+    }
+    existing_tags: set[tuple[int, int]] = {
+        (row[0], row[1])
+        for row in session.execute(
+            select(CustomerTag.customer_id, CustomerTag.tag_id).where(
+                CustomerTag.customer_id.in_(set(ids))
+            )
+        )
+    }
+    referrers = [rec.referred_by for rec in recs if rec.referred_by]
+    referrer_ids = (
+        Resolver(session, source="referral").resolve_many(
+            [[IdentityRef("external_id", r)] for r in referrers]
+        )
+        if referrers
+        else []
+    )
+    referrer_of = dict(zip(referrers, referrer_ids, strict=True))
+    now = utcnow()
+    for rec, cid in zip(recs, ids, strict=True):
+        customer = customers[cid]
+        for name in PROFILE_FIELDS:
+            value = getattr(rec, name)
+            if value is not None:
+                setattr(customer, name, value)
+        if rec.attributes:
+            customer.attributes = {**(customer.attributes or {}), **rec.attributes}
+        customer.updated_at = now
+        for tag in rec.tags:
+            key = (cid, tag_ids[tag])
+            if key not in existing_tags:
+                existing_tags.add(key)
+                session.add(CustomerTag(customer_id=cid, tag_id=tag_ids[tag], source=source))
+        for consent in rec.consents:
+            session.add(Consent(customer_id=cid, channel=consent.channel, purpose=consent.purpose,
+                                granted=consent.granted, at=consent.at or now,
+                                source=consent.source or source))
+        if rec.referred_by:
+            referrer = referrer_of[rec.referred_by]
+            if referrer != cid and session.scalar(
+                select(Referral.id).where(Referral.referrer_id == referrer,
+                                          Referral.referred_id == cid)
+            ) is None:
+                session.add(Referral(referrer_id=referrer, referred_id=cid, at=now,
+                                     channel=customer.acquisition_channel))
+        result.customer_ids.append(cid)
+        if cid > before:
+            result.created += 1
+        else:
+            result.updated += 1
+    result.merges = resolver.merges
+    result.conflicts = resolver.conflicts
+    session.flush()
+    return result
+
+
+# -- reading ---------------------------------------------------------------------------------
+
+
+def mask_value(kind: str, value: str) -> str:
+    """Hide the middle of personal identifiers: ``+8613800138000`` -> ``138****8000``."""
+    if kind == "phone":
+        digits = value[3:] if value.startswith("+86") else value.lstrip("+")
+        if len(digits) >= 7:
+            return f"{digits[:3]}****{digits[-4:]}"
+        return "****"
+    if kind == "email":
+        local, _, domain = value.partition("@")
+        return f"{local[:1]}***@{domain}"
+    return value
+
+
+def display_phone(value: str) -> str:
+    return value[3:] if value.startswith("+86") else value
+
+
+def find_by_identity(session: Session, kind: str, value: str, *, region: str = "CN") -> int:
+    """The id of the customer holding (kind, value); raises :class:`CustomerNotFound`."""
+    canonical = normalize_identity(kind, value, region)
+    customer_id = session.scalar(
+        select(Identity.customer_id).where(Identity.kind == kind, Identity.value == canonical)
+    )
+    if customer_id is None:
+        raise CustomerNotFound(f"no customer with identity {kind}:{canonical}")
+    return customer_id
+
+
+def parse_identity_param(text: str) -> tuple[str, str]:
+    """``phone:+8613800138000`` -> ("phone", "+8613800138000")."""
+    kind, sep, value = text.partition(":")
+    if not sep or not value:
+        raise InvalidIdentity("identity must be written kind:value, e.g. phone:+8613800138000")
+    return kind.strip(), value
+
+
+def current_consents(session: Session, customer_id: int) -> list[dict[str, Any]]:
+    rows = session.scalars(
+        select(Consent).where(Consent.customer_id == customer_id).order_by(Consent.at, Consent.id)
+    )
+    latest: dict[tuple[str, str], Consent] = {}
+    for row in rows:
+        latest[(row.channel, row.purpose)] = row
+    return [
+        {"channel": c.channel, "purpose": c.purpose, "granted": c.granted,
+         "at": c.at.isoformat(), "source": c.source}
+        for c in latest.values()
+    ]
+
+
+def customer_tags(session: Session, customer_id: int) -> list[dict[str, Any]]:
+    rows = session.execute(
+        select(Tag.name, Tag.kind, CustomerTag.source, CustomerTag.created_at)
+        .join(CustomerTag, CustomerTag.tag_id == Tag.id)
+        .where(CustomerTag.customer_id == customer_id)
+        .order_by(Tag.name)
+    )
+    return [{"name": n, "kind": k, "source": s, "at": at.isoformat()} for n, k, s, at in rows]
+
+
+def get_customer_360(
+    session: Session, customer_id: int, *, show_pii: bool = True
+) -> dict[str, Any]:
+    """Everything the brand knows about a customer, in one read.
+
+    A merged-away id answers with the customer it was merged into (``resolved_from`` says so).
+    """
+    canonical = canonical_customer_id(session, customer_id)
+    customer = session.get(Customer, canonical)
+    if customer is None:
+        raise CustomerNotFound(f"customer {customer_id} not found")
+    identities = session.scalars(
+        select(Identity).where(Identity.customer_id == canonical).order_by(Identity.id)
+    ).all()
+    order_stats = session.execute(
+        select(func.count(), func.coalesce(func.sum(Order.amount), 0.0), func.max(Order.ts),
+               func.min(Order.ts))
+        .where(Order.customer_id == canonical)
+    ).one()
+    event_stats = session.execute(
+        select(func.count(), func.max(Event.ts)).where(Event.customer_id == canonical)
+    ).one()
+    last_activity = max((t for t in (order_stats[2], event_stats[1]) if t is not None),
+                        default=None)
+    merges = session.scalars(
+        select(Merge).where(or_(Merge.kept_id == canonical, Merge.merged_id == canonical))
+        .order_by(Merge.id)
+    ).all()
+    referred = session.scalar(select(func.count()).where(Referral.referrer_id == canonical))
+    referrer = session.scalar(select(Referral.referrer_id).where(Referral.referred_id == canonical))
+    external = next((i.value for i in identities if i.kind == "external_id"), None)
+    return {
+        "id": customer.id,
+        "external_id": external,
+        "resolved_from": customer_id if canonical != customer_id else None,
+        "status": customer.status,
+        "profile": {
+            "name": customer.name,
+            "gender": customer.gender,
+            "birthday": customer.birthday.isoformat() if customer.birthday else None,
+            "city": customer.city,
+            "tier": customer.tier,
+            "acquisition_channel": customer.acquisition_channel,
+            "advisor_id": customer.advisor_id,
+        },
+        "attributes": customer.attributes or {},
+        "identities": [
+            {"kind": i.kind,
+             "value": i.value if show_pii else mask_value(i.kind, i.value),
+             "verified": i.verified, "since": i.created_at.isoformat()}
+            for i in identities
+        ],
+        "tags": customer_tags(session, canonical),
+        "consents": current_consents(session, canonical),
+        "orders": {
+            "count": order_stats[0],
+            "total_amount": round(float(order_stats[1]), 2),
+            "first_at": order_stats[3].isoformat() if order_stats[3] else None,
+            "last_at": order_stats[2].isoformat() if order_stats[2] else None,
+        },
+        "events": {
+            "count": event_stats[0],
+            "last_at": event_stats[1].isoformat() if event_stats[1] else None,
+        },
+        "last_activity_at": last_activity.isoformat() if last_activity else None,
+        "referrals": {"referred_count": referred or 0, "referred_by": referrer},
+        "merges": [
+            {"id": m.id, "kept_id": m.kept_id, "merged_id": m.merged_id, "reason": m.reason,
+             "at": m.created_at.isoformat(), "actor": m.actor,
+             "undone_at": m.undone_at.isoformat() if m.undone_at else None,
+             "moved": {k: len(v["rows"]) for k, v in m.moved.items() if k != "_dropped"}}
+            for m in merges
+        ],
+        "created_at": customer.created_at.isoformat(),
+        "updated_at": customer.updated_at.isoformat(),
+    }
+
+
+@dataclass
+class CustomerPage:
+    items: list[dict[str, Any]]
+    total: int
+    page: int
+    per_page: int
+
+
+def list_customers(
+    session: Session,
+    *,
+    q: str | None = None,
+    tag: str | None = None,
+    attrs: dict[str, str] | None = None,
+    tier: str | None = None,
+    city: str | None = None,
+    page: int = 1,
+    per_page: int = 20,
+    show_pii: bool = True,
+    region: str = "CN",
+) -> CustomerPage:
+    """Active customers, newest first, filtered by a search text (name, phone, any identity
+    value or siyu id), a tag, profile fields and free-form attributes."""
+    if page < 1 or not 1 <= per_page <= 200:
+        raise InvalidInput("page must be >= 1 and per_page between 1 and 200",
+                           details={"field": "per_page", "reason": "out of range"})
+    stmt = select(Customer).where(Customer.status == "active")
+    if q:
+        q = q.strip()
+        conds = [Customer.name.like(f"{q}%"),
+                 exists().where(Identity.customer_id == Customer.id, Identity.value == q)]
+        if q.isdigit():
+            conds.append(Customer.id == int(q))
+        try:
+            phone = normalize_identity("phone", q, region)
+            conds.append(exists().where(Identity.customer_id == Customer.id,
+                                        Identity.kind == "phone", Identity.value == phone))
+        except InvalidIdentity:
+            pass
+        stmt = stmt.where(or_(*conds))
+    if tag:
+        stmt = stmt.where(
+            exists().where(CustomerTag.customer_id == Customer.id, CustomerTag.tag_id == Tag.id,
+                           Tag.name == tag)
+        )
+    if tier:
+        stmt = stmt.where(Customer.tier == tier)
+    if city:
+        stmt = stmt.where(Customer.city == city)
+    for key, value in (attrs or {}).items():
+        if not key.replace("_", "").isalnum():
+            raise InvalidInput(f"attribute name {key!r} must be letters, digits or _",
+                               details={"field": f"attr.{key}", "reason": "invalid name"})
+        stmt = stmt.where(Customer.attributes[key].as_string() == value)
+    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    rows = session.scalars(
+        stmt.order_by(Customer.id.desc()).limit(per_page).offset((page - 1) * per_page)
+    ).all()
+    ids = [c.id for c in rows]
+    phones: dict[int, str] = {}
+    if ids:
+        for cid, value in session.execute(
+            select(Identity.customer_id, Identity.value)
+            .where(Identity.customer_id.in_(ids), Identity.kind == "phone")
+            .order_by(Identity.id)
+        ):
+            phones.setdefault(cid, value)
+    items = [
+        {"id": c.id, "name": c.name, "city": c.city, "tier": c.tier, "gender": c.gender,
+         "phone": (display_phone(phones[c.id]) if show_pii else mask_value("phone", phones[c.id]))
+         if c.id in phones else None,
+         "created_at": c.created_at.isoformat()}
+        for c in rows
+    ]
+    return CustomerPage(items=items, total=total, page=page, per_page=per_page)
+
+
+def timeline(session: Session, customer_id: int, *, limit: int = 100) -> list[dict[str, Any]]:
+    """Orders, events and merges of a customer, newest first."""
+    cid = canonical_customer_id(session, customer_id)
+    entries: list[dict[str, Any]] = []
+    for order in session.scalars(
+        select(Order).where(Order.customer_id == cid).order_by(Order.ts.desc()).limit(limit)
+    ):
+        entries.append({"kind": "order", "at": order.ts, "id": order.id,
+                        "summary": f"订单 {order.id} · {order.status} · ¥{order.amount:.2f}",
+                        "channel": order.channel, "data": {"items": order.items}})
+    for event in session.scalars(
+        select(Event).where(Event.customer_id == cid).order_by(Event.ts.desc()).limit(limit)
+    ):
+        entries.append({"kind": "event", "at": event.ts, "id": event.id, "summary": event.type,
+                        "channel": event.channel, "data": event.properties})
+    for merge in session.scalars(
+        select(Merge).where(or_(Merge.kept_id == cid, Merge.merged_id == cid))
+    ):
+        entries.append({"kind": "merge", "at": merge.created_at, "id": str(merge.id),
+                        "summary": f"合并客户 #{merge.merged_id} → #{merge.kept_id}："
+                                   f"{merge.reason}",
+                        "channel": None, "data": {}})
+    entries.sort(key=lambda e: e["at"], reverse=True)
+    return entries[:limit]
+
+
+# -- tags, consent, conflicts ----------------------------------------------------------------
+
+
+def add_tag(session: Session, customer_id: int, name: str, *, source: str = "manual") -> None:
+    name = name.strip()
+    if not name or len(name) > 60:
+        raise InvalidInput("tag must be 1-60 characters", details={"field": "tag",
+                                                                   "reason": "length"})
+    cid = canonical_customer_id(session, customer_id)
+    tag_id = _tag_ids(session, {name})[name]
+    if session.get(CustomerTag, (cid, tag_id)) is None:
+        session.add(CustomerTag(customer_id=cid, tag_id=tag_id, source=source))
+        session.flush()
+
+
+def remove_tag(session: Session, customer_id: int, name: str) -> bool:
+    cid = canonical_customer_id(session, customer_id)
+    tag_id = session.scalar(select(Tag.id).where(Tag.name == name))
+    row = session.get(CustomerTag, (cid, tag_id)) if tag_id else None
+    if row is None:
+        return False
+    session.delete(row)
+    session.flush()
+    return True
+
+
+def record_consent(
+    session: Session, customer_id: int, *, channel: str, purpose: str, granted: bool,
+    source: str, at: dt.datetime | None = None,
+) -> None:
+    cid = canonical_customer_id(session, customer_id)
+    session.add(Consent(customer_id=cid, channel=channel, purpose=purpose, granted=granted,
+                        at=at or utcnow(), source=source))
+    session.flush()
+
+
+def list_conflicts(session: Session, *, status: str = "open") -> list[dict[str, Any]]:
+    rows = session.scalars(
+        select(MergeConflict).where(MergeConflict.status == status).order_by(MergeConflict.id)
+    )
+    return [
+        {"id": c.id, "customer_a_id": c.customer_a_id, "customer_b_id": c.customer_b_id,
+         "shared": f"{c.shared_kind}:{c.shared_value}", "conflict_kind": c.conflict_kind,
+         "value_a": c.value_a, "value_b": c.value_b, "source": c.source, "status": c.status,
+         "at": c.created_at.isoformat()}
+        for c in rows
+    ]
+
+
+def customer_exists(session: Session, customer_id: int) -> bool:
+    return session.scalar(
+        select(exists().where(and_(Customer.id == customer_id)))
+    ) is True
+
+
+# -- console reads ---------------------------------------------------------------------------
+
+
+def filter_options(session: Session, *, limit: int = 200) -> dict[str, list[str]]:
+    """The tags, tiers and cities in use (up to ``limit`` of each, sorted), for filter
+    suggestions in the console."""
+    active = Customer.status == "active"
+    tiers = session.scalars(
+        select(Customer.tier).where(active, Customer.tier.is_not(None))
+        .distinct().order_by(Customer.tier).limit(limit)
+    )
+    cities = session.scalars(
+        select(Customer.city).where(active, Customer.city.is_not(None))
+        .distinct().order_by(Customer.city).limit(limit)
+    )
+    tags = session.scalars(
+        select(Tag.name).where(exists().where(CustomerTag.tag_id == Tag.id))
+        .order_by(Tag.name).limit(limit)
+    )
+    return {"tags": list(tags), "tiers": [t for t in tiers if t],
+            "cities": [c for c in cities if c]}
+
+
+def customer_cards(
+    session: Session, customer_ids: Sequence[int], *, show_pii: bool = True
+) -> dict[int, dict[str, Any]]:
+    """A short card (name, city, tier, status, first phone) per customer id, masked unless
+    ``show_pii``; ids that do not exist are left out."""
+    ids = set(customer_ids)
+    if not ids:
+        return {}
+    cards: dict[int, dict[str, Any]] = {
+        c.id: {"id": c.id, "name": c.name, "city": c.city, "tier": c.tier, "status": c.status,
+               "merged_into_id": c.merged_into_id, "phone": None}
+        for c in session.scalars(select(Customer).where(Customer.id.in_(ids)))
+    }
+    for cid, value in session.execute(
+        select(Identity.customer_id, Identity.value)
+        .where(Identity.customer_id.in_(ids), Identity.kind == "phone")
+        .order_by(Identity.id)
+    ):
+        card = cards.get(cid)
+        if card is not None and card["phone"] is None:
+            card["phone"] = display_phone(value) if show_pii else mask_value("phone", value)
+    return cards

@@ -1,0 +1,128 @@
+"""Ingest of orders and events: validate every record, resolve identities, insert once.
+
+A batch is one unit of work. Without ``partial`` a batch with any bad record writes nothing;
+with ``partial`` the good records land and the bad ones are reported. Record ids come from
+the client, so a retried batch stores each record once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import TypeAdapter
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from siyu.config import Settings
+from siyu.customers.identity import Resolver
+from siyu.db import utcnow
+from siyu.errors import InvalidInput
+from siyu.events.models import Event, Order
+from siyu.events.schemas import EventIn, OrderIn
+from siyu.kit.validation import RecordError, check_records
+
+RecordKind = Literal["orders", "events"]
+_ADAPTERS: dict[str, TypeAdapter[Any]] = {
+    "orders": TypeAdapter(OrderIn),
+    "events": TypeAdapter(EventIn),
+}
+_MODELS: dict[str, type[Order] | type[Event]] = {"orders": Order, "events": Event}
+_ID_CHUNK = 500
+
+
+@dataclass
+class IngestResult:
+    """What a batch did: ``accepted`` new records, ``duplicates`` already stored, and why
+    each ``rejected`` record was refused."""
+
+    kind: str
+    received: int = 0
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: list[RecordError] = field(default_factory=list)
+    merges: list[int] = field(default_factory=list)
+    conflicts: list[int] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "received": self.received,
+            "accepted": self.accepted,
+            "duplicates": self.duplicates,
+            "rejected": [r.to_dict() for r in self.rejected],
+            "merges": self.merges,
+            "conflicts": self.conflicts,
+        }
+
+
+def validation_context(settings: Settings) -> dict[str, Any]:
+    return {"tz": settings.timezone, "region": settings.default_phone_region}
+
+
+def _row(kind: str, rec: Any, customer_id: int, now: Any) -> dict[str, Any]:
+    if kind == "orders":
+        return {
+            "id": rec.id, "customer_id": customer_id, "ts": rec.ts, "amount": rec.amount,
+            "currency": rec.currency, "status": rec.status, "channel": rec.channel,
+            "items": [i.model_dump(exclude_none=True) for i in rec.items], "created_at": now,
+        }
+    return {
+        "id": rec.id, "customer_id": customer_id, "type": rec.type, "ts": rec.ts,
+        "channel": rec.channel, "properties": rec.properties, "created_at": now,
+    }
+
+
+def ingest(
+    session: Session,
+    kind: RecordKind,
+    records: Sequence[Any],
+    *,
+    settings: Settings,
+    partial: bool = False,
+    source: str = "api",
+) -> IngestResult:
+    """Validate and store a batch of orders or events (see the module docstring)."""
+    if len(records) > settings.max_batch_records:
+        raise InvalidInput(
+            f"a batch holds at most {settings.max_batch_records} records; got {len(records)}",
+            details={"field": kind, "reason": "too many records"},
+        )
+    result = IngestResult(kind=kind, received=len(records))
+    checked = check_records(_ADAPTERS[kind], records, context=validation_context(settings))
+    result.rejected = checked.rejected
+    if checked.rejected and not partial:
+        raise InvalidInput(
+            f"{len(checked.rejected)} of {len(records)} {kind} are invalid; nothing was written "
+            "(send ?partial=true to store the valid ones)",
+            details={"rejected": [r.to_dict() for r in checked.rejected]},
+        )
+
+    model = _MODELS[kind]
+    # Ids stored before, or repeated inside this batch, are duplicates: retries are no-ops.
+    seen: set[str] = set()
+    ids = [rec.id for _, rec in checked.valid]
+    for start in range(0, len(ids), _ID_CHUNK):
+        chunk = ids[start : start + _ID_CHUNK]
+        seen.update(session.scalars(select(model.id).where(model.id.in_(chunk))))
+    fresh = []
+    for _, rec in checked.valid:
+        if rec.id in seen:
+            result.duplicates += 1
+            continue
+        seen.add(rec.id)
+        fresh.append(rec)
+    if not fresh:
+        return result
+
+    resolver = Resolver(session, source=f"{kind} {source}",
+                        exclusive_kinds=settings.exclusive_identity_kinds)
+    customer_ids = resolver.resolve_many([rec.refs() for rec in fresh])
+    now = utcnow()
+    rows = [_row(kind, rec, cid, now) for rec, cid in zip(fresh, customer_ids, strict=True)]
+    session.execute(insert(model), rows)
+    result.accepted = len(rows)
+    result.merges = resolver.merges
+    result.conflicts = resolver.conflicts
+    return result

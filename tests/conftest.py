@@ -1,0 +1,125 @@
+"""Shared fixtures: a migrated temporary database (SQLite, or PostgreSQL when
+SIYU_TEST_DATABASE_URL points at a server), emptied after each test."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from siyu import migrate
+from siyu.app import create_app
+from siyu.config import Settings
+from siyu.db import Base, make_engine, make_session_factory
+
+
+def shared_data_dir() -> Path:
+    """The project's shared data sets (``../shared/data`` beside the repository)."""
+    default = Path(__file__).resolve().parents[2] / "shared" / "data"
+    path = Path(os.environ.get("SIYU_SHARED_DATA", default))
+    if not path.is_dir():
+        pytest.fail(f"shared data not found at {path}; set SIYU_SHARED_DATA")
+    return path
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    return shared_data_dir()
+
+
+def _create_pg_database(server_url: str) -> tuple[str, str]:
+    url = make_url(server_url)
+    name = f"siyu_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return url.set(database=name).render_as_string(hide_password=False), name
+
+
+def _drop_pg_database(server_url: str, name: str) -> None:
+    admin = create_engine(make_url(server_url), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    server = os.environ.get("SIYU_TEST_DATABASE_URL", "")
+    if server.startswith("postgresql"):
+        url, name = _create_pg_database(server)
+        yield url
+        _drop_pg_database(server, name)
+    else:
+        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'siyu-test.db'}"
+
+
+@pytest.fixture(scope="session")
+def engine(database_url: str) -> Iterator[Engine]:
+    eng = make_engine(database_url)
+    migrate.upgrade(eng)
+    yield eng
+    eng.dispose()
+
+
+def _empty_all_tables(engine: Engine) -> None:
+    tables = [t for t in reversed(Base.metadata.sorted_tables)]
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            names = ", ".join(f'"{t.name}"' for t in tables)
+            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        else:
+            for table in tables:
+                conn.execute(table.delete())
+
+
+@pytest.fixture
+def sessions(engine: Engine) -> Iterator[sessionmaker[Session]]:
+    yield make_session_factory(engine)
+    _empty_all_tables(engine)
+
+
+@pytest.fixture
+def db(sessions: sessionmaker[Session]) -> Iterator[Session]:
+    session = sessions()
+    yield session
+    session.rollback()
+    session.close()
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(database_url=database_url, environment="test")
+
+
+@pytest.fixture
+def app_client(settings: Settings, engine: Engine, sessions: sessionmaker[Session]
+               ) -> Iterator[TestClient]:
+    app = create_app(settings, engine=engine)
+    with TestClient(app) as client:
+        yield client
+
+
+@pytest.fixture
+def api_key(sessions: sessionmaker[Session]) -> str:
+    from siyu.auth.service import create_api_key
+
+    with sessions() as session:
+        key = create_api_key(session, "tests").key
+        session.commit()
+    return key
+
+
+@pytest.fixture
+def client(app_client: TestClient, api_key: str) -> TestClient:
+    """An API client that sends a valid bearer key."""
+    app_client.headers["Authorization"] = f"Bearer {api_key}"
+    return app_client
