@@ -56,7 +56,7 @@ KIND_PRIORITY: dict[str, int] = {
     )
 }
 DEFAULT_EXCLUSIVE_KINDS: tuple[str, ...] = ("external_id", "app_user_id", "wechat_unionid")
-_LOOKUP_CHUNK = 400
+_LOOKUP_CHUNK = 900
 
 
 @dataclass(frozen=True)
@@ -113,17 +113,22 @@ def normalize_identity(kind: str, value: Any, region: str = "CN") -> str:
 
 
 def _lookup(session: Session, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """Owners of the given identities. One ``kind = ? AND value IN (...)`` query per kind and
+    chunk, which the (kind, value) unique index answers directly."""
+    by_kind: dict[str, list[str]] = {}
+    for kind, value in keys:
+        by_kind.setdefault(kind, []).append(value)
     found: dict[tuple[str, str], int] = {}
-    key_list = list(keys)
-    for start in range(0, len(key_list), _LOOKUP_CHUNK):
-        chunk = key_list[start : start + _LOOKUP_CHUNK]
-        rows = session.execute(
-            select(Identity.kind, Identity.value, Identity.customer_id).where(
-                tuple_(Identity.kind, Identity.value).in_(chunk)
+    for kind, values in by_kind.items():
+        for start in range(0, len(values), _LOOKUP_CHUNK):
+            chunk = values[start : start + _LOOKUP_CHUNK]
+            rows = session.execute(
+                select(Identity.value, Identity.customer_id).where(
+                    Identity.kind == kind, Identity.value.in_(chunk)
+                )
             )
-        )
-        for kind, value, customer_id in rows:
-            found[(kind, value)] = customer_id
+            for value, customer_id in rows:
+                found[(kind, value)] = customer_id
     return found
 
 
@@ -218,7 +223,7 @@ class Resolver:
             )
         if new_links:
             now = utcnow()
-            self.session.execute(
+            self.session.connection().execute(
                 insert(Identity),
                 [
                     {

@@ -1,0 +1,1 @@
+"""Customer analytics: pure numeric models of customer value and behaviour (no database)."""
