@@ -33,15 +33,29 @@ ROUTERS = [customers_api.router, events_api.router]
 DOCUMENTED_MODELS: list[type[BaseModel]] = [CustomerIn, OrderIn, EventIn]
 
 
-def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> FastAPI:
-    """Build the app. Tests pass their own settings and engine; nothing is created at import."""
+def create_app(
+    settings: Settings | None = None, *, engine: Engine | None = None, run_worker: bool = False
+) -> FastAPI:
+    """Build the app. Tests pass their own settings and engine; nothing is created at import.
+
+    With ``run_worker`` the background-job loop runs in a thread for the app's lifetime
+    (``siyu serve`` does this by default; ``siyu worker`` runs it as its own process).
+    """
     settings = settings or get_settings()
     owns_engine = engine is None
     engine = engine or make_engine(settings.database_url)
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app_: FastAPI) -> AsyncIterator[None]:
+        stop = None
+        if run_worker:
+            from siyu.jobs.worker import start_in_thread
+
+            thread, stop = start_in_thread(app_.state.sessions)
         yield
+        if stop is not None:
+            stop.set()
+            thread.join(timeout=10)
         if owns_engine:
             engine.dispose()
 

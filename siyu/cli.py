@@ -8,6 +8,7 @@ import typer
 
 from siyu import __version__
 from siyu.auth.cli import apikey_app, user_app
+from siyu.config import Settings
 from siyu.customers.cli import app as customers_app
 from siyu.events.cli import import_command
 from siyu.kit.cli import console, handle_errors, open_env
@@ -66,17 +67,53 @@ def db_check() -> None:
 def serve(
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
+    worker: Annotated[bool, typer.Option(help="run background jobs in this process "
+                                               "(--no-worker when 'siyu worker' runs "
+                                               "them)")] = True,
 ) -> None:
     """Serve the API and the console (migrating the database first)."""
+    env = open_env(migrate=True)
+    env.engine.dispose()
+    run_server(env.settings, host=host, port=port, worker=worker)
+
+
+def run_server(settings: Settings, *, host: str, port: int, worker: bool = True) -> None:
+    """Serve the app with uvicorn; with ``worker`` the job loop runs in a thread beside it."""
     import uvicorn
 
     from siyu.app import create_app
 
-    env = open_env(migrate=True)
-    env.engine.dispose()
+    app_ = create_app(settings, run_worker=worker)
     console.print(f"siyu {__version__} on http://{host}:{port}  (API docs: /docs)",
                   highlight=False)
-    uvicorn.run(create_app(env.settings), host=host, port=port, log_level="warning")
+    uvicorn.run(app_, host=host, port=port, log_level="warning")
+
+
+@app.command()
+@handle_errors
+def worker(
+    poll: Annotated[float, typer.Option(help="seconds to wait when no job is due")] = 0.5,
+    once: Annotated[bool, typer.Option(help="run the jobs due now, then exit")] = False,
+) -> None:
+    """Run background jobs (playbook steps, outbound sends, recomputation) until stopped."""
+    import threading
+
+    from siyu.jobs import service as jobs
+    from siyu.jobs.worker import load_tasks, run_forever
+
+    env = open_env(migrate=True)
+    if once:
+        load_tasks()
+        summary = jobs.run_due(env.sessions)
+        console.print(f"done: {summary.done}  retried: {summary.retried}  failed: "
+                      f"{summary.failed}")
+        return
+    console.print(f"worker {jobs.worker_id()} running; Ctrl-C to stop")
+    stop = threading.Event()
+    try:
+        run_forever(env.sessions, stop, poll_seconds=poll)
+    except KeyboardInterrupt:
+        stop.set()
 
 
 def main() -> None:

@@ -65,6 +65,7 @@ class Base(DeclarativeBase):
     type_annotation_map: ClassVar[dict[Any, Any]] = {
         dt.datetime: UTCDateTime(),
         dict[str, Any]: JSONType,
+        dict[str, Any] | None: JSONType,
         list[Any]: JSONType,
     }
 

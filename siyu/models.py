@@ -1,10 +1,19 @@
 """Imports every domain's models so the metadata (and Alembic) sees all tables."""
 
+from siyu.analytics import models as analytics_models
 from siyu.auth import models as auth_models
 from siyu.customers import models as customer_models
 from siyu.db import Base
 from siyu.events import models as event_models
+from siyu.jobs import models as job_models
 
 metadata = Base.metadata
 
-__all__ = ["auth_models", "customer_models", "event_models", "metadata"]
+__all__ = [
+    "analytics_models",
+    "auth_models",
+    "customer_models",
+    "event_models",
+    "job_models",
+    "metadata",
+]

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 ${imports if imports else ""}
 import siyu.db
+from sqlalchemy import Text  # noqa: F401  (autogenerate writes JSONB(astext_type=Text()))
 
 revision: str = ${repr(up_revision)}
 down_revision: str | None = ${repr(down_revision)}
