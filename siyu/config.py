@@ -29,8 +29,6 @@ class Settings(BaseSettings):
     # Identity kinds that name exactly one person: two customers carrying different values of
     # one of these are never merged silently (phone only when both numbers are verified).
     exclusive_identity_kinds: list[str] = ["external_id", "app_user_id", "wechat_unionid"]
-    # Roles allowed to see unmasked phone numbers and e-mail addresses in the console and API.
-    pii_roles: list[str] = ["admin"]
     log_level: str = "INFO"
 
     wecom_corp_id: str = ""

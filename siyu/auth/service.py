@@ -24,7 +24,9 @@ KEY_PREFIX = "sy_"
 
 # What each role may do; the console and API check these names, not roles.
 PERMISSIONS: dict[str, frozenset[str]] = {
+    # Undoing a merge re-splits a customer's history: administrators only.
     "admin": frozenset({"customers.read", "customers.write", "pii.read", "users.manage",
+                        "merges.undo",
                         "segments.write", "service.agent", "analytics.read", "kb.write"}),
     "operator": frozenset({"customers.read", "customers.write", "segments.write",
                            "analytics.read"}),

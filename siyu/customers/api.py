@@ -122,7 +122,7 @@ def remove_tag(
 def undo_merge(
     merge_id: int,
     session: Session = Depends(get_session),
-    principal: Principal = Depends(require("customers.write")),
+    principal: Principal = Depends(require("merges.undo")),
 ) -> dict[str, Any]:
     merge = identity.undo_merge(session, merge_id, actor=principal.name)
     return {"id": merge.id, "kept_id": merge.kept_id, "merged_id": merge.merged_id,

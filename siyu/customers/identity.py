@@ -270,7 +270,8 @@ class Resolver:
             else:
                 merge = merge_customers(
                     self.session, primary, other,
-                    reason=f"shared identity {shared.kind}:{shared.value} ({self.source})",
+                    # the kind only: reasons are shown to roles that may not see the value
+                    reason=f"shared identity {shared.kind} ({self.source})",
                     actor="system",
                 )
                 self.merges.append(merge.id)

@@ -33,7 +33,7 @@ from siyu.customers.schemas import PROFILE_FIELDS, CustomerIn
 from siyu.db import utcnow
 from siyu.errors import InvalidInput
 from siyu.events.models import Event, Order
-from siyu.kit.validation import RecordError, check_records
+from siyu.kit.validation import RecordError, check_records, validation_context
 
 _CUSTOMER_ADAPTER: TypeAdapter[CustomerIn] = TypeAdapter(CustomerIn)
 
@@ -91,10 +91,7 @@ def upsert_customers(
             details={"field": "customers", "reason": "too many records"},
         )
     result = UpsertResult(received=len(records))
-    checked = check_records(
-        _CUSTOMER_ADAPTER, records,
-        context={"tz": settings.timezone, "region": settings.default_phone_region},
-    )
+    checked = check_records(_CUSTOMER_ADAPTER, records, context=validation_context(settings))
     result.rejected = checked.rejected
     if checked.rejected and not partial:
         raise InvalidInput(

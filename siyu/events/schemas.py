@@ -16,14 +16,20 @@ ORDER_STATUSES = (
     "payment_failed",
 )
 _EARLIEST = dt.datetime(1990, 1, 1, tzinfo=dt.UTC)
+_TZ = "Asia/Shanghai"
 
 
 def _check_ts(value: dt.datetime, info: ValidationInfo) -> dt.datetime:
-    tz = str((info.context or {}).get("tz", "Asia/Shanghai"))
-    value = as_aware(value, tz)
+    # The batch's context carries the zone object and the latest allowed time, computed once
+    # per batch rather than per record.
+    ctx = info.context or {}
+    zone = ctx.get("zone")
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=zone) if zone else as_aware(value, ctx.get("tz", _TZ))
     if value < _EARLIEST:
         raise ValueError("timestamp is before 1990-01-01")
-    if value > dt.datetime.now(dt.UTC) + dt.timedelta(days=1):
+    latest = ctx.get("latest") or dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
+    if value > latest:
         raise ValueError("timestamp is in the future")
     return value
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
+from zoneinfo import ZoneInfo
 
 from pydantic import TypeAdapter, ValidationError
 
@@ -62,3 +64,14 @@ def check_records(
                 RecordError(index, rid if isinstance(rid, str) else None, field_errors(exc))
             )
     return checked
+
+
+def validation_context(settings: Any) -> dict[str, Any]:
+    """What record validators need (zone, phone region, latest allowed time), computed once
+    per batch rather than per record."""
+    return {
+        "tz": settings.timezone,
+        "zone": ZoneInfo(settings.timezone),
+        "latest": dt.datetime.now(dt.UTC) + dt.timedelta(days=1),
+        "region": settings.default_phone_region,
+    }

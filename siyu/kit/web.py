@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from siyu.errors import InvalidInput, PayloadTooLarge, SiyuError
+from siyu.kit.perf import paused_gc
 
 T = TypeVar("T")
 
@@ -68,7 +69,9 @@ def parse_json(body: bytes) -> Any:
 
 async def read_batch(request: Request, key: str) -> list[Any]:
     """Read ``{"<key>": [...]}`` from the body and return the list."""
-    data = parse_json(await request.body())
+    body = await request.body()
+    with paused_gc():
+        data = parse_json(body)
     if not isinstance(data, dict) or key not in data:
         raise InvalidInput(f"expected a JSON object with a {key!r} list",
                            details={"field": key, "reason": "missing"})

@@ -1,0 +1,92 @@
+"""Shared benchmark plumbing: scratch databases, a server subprocess, percentiles."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+PG_SERVER = os.environ.get("SIYU_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+@contextlib.contextmanager
+def scratch_database(store: str) -> Iterator[str]:
+    """A fresh, empty database URL on ``store`` (sqlite|postgresql), removed afterwards."""
+    if store == "sqlite":
+        with tempfile.TemporaryDirectory(prefix="siyu-bench-") as tmp:
+            yield f"sqlite:///{Path(tmp) / 'bench.db'}"
+        return
+    name = f"siyu_bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(make_url(PG_SERVER), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(PG_SERVER).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def siyu(args: list[str], url: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "SIYU_DATABASE_URL": url}
+    return subprocess.run([sys.executable, "-m", "siyu.cli", *args], env=env, text=True,
+                          capture_output=True, check=True, **kwargs)  # type: ignore[call-overload]
+
+
+def api_key(url: str) -> str:
+    return siyu(["apikey", "create", "bench"], url).stdout.strip().splitlines()[-1]
+
+
+@contextlib.contextmanager
+def server(url: str, *, extra_env: dict[str, str] | None = None) -> Iterator[str]:
+    """Run ``siyu serve`` on a free loopback port; yield its base URL."""
+    port = free_port()
+    env = {**os.environ, "SIYU_DATABASE_URL": url, **(extra_env or {})}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "siyu.cli", "serve", "--port", str(port), "--no-worker"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.time() > deadline:
+                raise RuntimeError(f"server did not start: {proc.stderr.read() if proc.stderr else ''}")
+            time.sleep(0.2)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()

@@ -1,0 +1,514 @@
+"""The console: server-rendered pages for staff (login, customers, the 360 view, merge review).
+
+Handlers stay thin: they check the login and the role's permission, call a service
+function with the request's session (committed by ``get_session`` after the handler) and
+hand plain data to a template. State-changing forms are POSTs carrying a per-session CSRF
+token. Errors raised inside console pages render as a Chinese error page, not JSON.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+import inspect
+import re
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode, urlsplit
+
+import jinja2
+from fastapi import APIRouter, Depends, FastAPI, Form, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.routing import APIRoute
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from sqlalchemy.orm import Session
+
+from siyu import __version__
+from siyu.auth import service as auth_service
+from siyu.auth.deps import console_user
+from siyu.auth.errors import LoginFailed, RoleForbidden
+from siyu.config import Settings
+from siyu.console.nav import nav_for
+from siyu.customers import identity
+from siyu.customers import service as customers
+from siyu.customers.errors import CustomerNotFound
+from siyu.errors import Forbidden, InvalidInput, SiyuError
+from siyu.kit.timeutil import local
+from siyu.kit.web import get_session
+
+_HERE = Path(__file__).resolve().parent
+PER_PAGE = 20
+TIMELINE_LIMIT = 100
+HOME = "/customers"
+
+LABELS: dict[str, str] = {
+    # roles
+    "admin": "管理员", "operator": "运营", "agent": "客服", "analyst": "分析师",
+    # identity kinds
+    "phone": "手机号", "email": "邮箱", "wecom_userid": "企微成员",
+    "wecom_external_userid": "企微外部联系人", "wechat_openid": "公众号 OpenID",
+    "wechat_unionid": "微信 UnionID", "app_user_id": "App 用户", "external_id": "品牌客户号",
+    # genders and statuses
+    "male": "男", "female": "女", "unknown": "未知", "active": "正常", "merged": "已合并",
+    # timeline entry kinds
+    "order": "订单", "event": "事件", "merge": "合并",
+    # channels
+    "wecom": "企业微信", "wechat": "微信", "sms": "短信", "app": "App", "web": "网站",
+    "miniprogram": "小程序", "official_account": "公众号", "store": "门店",
+    "tmall": "天猫", "jd": "京东", "douyin": "抖音",
+    # consent purposes
+    "marketing": "营销", "service": "服务", "survey": "调研",
+}
+
+
+# -- errors and the signed-in user -----------------------------------------------------------
+
+
+class ConsoleRoute(APIRoute):
+    """A console page: a SiyuError raised while serving it renders the HTML error page.
+
+    Other domains' pages use it too: ``APIRouter(route_class=ConsoleRoute)``.
+    """
+
+
+class LoginRequired(Exception):
+    """Raised by :func:`current_user` when nobody is signed in; answered with a redirect."""
+
+    def __init__(self, next_path: str):
+        super().__init__(next_path)
+        self.next_path = next_path
+
+
+class CsrfRejected(Forbidden):
+    code = "csrf_rejected"
+
+
+@dataclass(frozen=True)
+class StaffUser:
+    id: int
+    username: str
+    display_name: str
+    role: str
+
+    def can(self, permission: str) -> bool:
+        return auth_service.can(self.role, permission)
+
+
+def current_user(request: Request, session: Session = Depends(get_session)) -> StaffUser:
+    """The signed-in staff user; anyone else is sent to the login page."""
+    principal = console_user(request, session)
+    if principal is None or principal.user_id is None:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        raise LoginRequired(target if request.method in ("GET", "HEAD") else HOME)
+    user = auth_service.get_user(session, principal.user_id)
+    staff = StaffUser(user.id, user.username, user.display_name, user.role)
+    request.state.console_user = staff
+    return staff
+
+
+def permitted(permission: str) -> Callable[..., StaffUser]:
+    """A dependency: the signed-in user, provided their role holds ``permission``."""
+
+    def check(user: StaffUser = Depends(current_user)) -> StaffUser:
+        if not user.can(permission):
+            raise RoleForbidden("当前角色没有权限访问此页面或执行此操作")
+        return user
+
+    return check
+
+
+def csrf_token(request: Request) -> str:
+    """This session's CSRF token, created on first use."""
+    token = request.session.get("csrf")
+    if not isinstance(token, str):
+        token = secrets.token_urlsafe(32)
+        request.session["csrf"] = token
+    return token
+
+
+def check_csrf(request: Request, csrf_token: str = Form("")) -> None:
+    """Refuse a form post whose hidden token does not match the session's."""
+    expected = request.session.get("csrf")
+    if not isinstance(expected, str) or not hmac.compare_digest(
+        expected.encode(), csrf_token.encode()
+    ):
+        raise CsrfRejected("页面已过期或请求来源无法验证，请刷新页面后重试")
+
+
+def safe_next(value: str | None) -> str:
+    """``value`` if it is a path on this site, else the home page (no open redirects)."""
+    if (
+        not value
+        or not value.startswith("/")
+        or value.startswith("//")
+        or "\\" in value
+        or any(ord(ch) < 32 or ord(ch) == 127 for ch in value)
+    ):
+        return HOME
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc or parts.path in ("/login", "/logout"):
+        return HOME
+    return value
+
+
+# -- rendering -------------------------------------------------------------------------------
+
+
+def _format_time(value: dt.datetime | str | None, tz_name: str) -> str:
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return local(value, tz_name).strftime("%Y-%m-%d %H:%M")
+
+
+def _format_money(value: float | int | None) -> str:
+    return "—" if value is None else f"¥{value:,.2f}"
+
+
+def _make_templates(settings: Settings) -> Jinja2Templates:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(_HERE / "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    tz_name = settings.timezone
+    env.filters["localtime"] = lambda value: _format_time(value, tz_name)
+    env.filters["money"] = _format_money
+    env.filters["label"] = lambda value: LABELS.get(str(value), value) if value else "—"
+    env.globals["static"] = lambda name: f"/static/console/{name}?v={__version__}"
+    return Jinja2Templates(env=env)
+
+
+def _render(
+    request: Request, name: str, context: dict[str, Any], *, status_code: int = 200
+) -> HTMLResponse:
+    user: StaffUser | None = getattr(request.state, "console_user", None)
+    base: dict[str, Any] = {
+        "user": user,
+        "nav": nav_for(user.role, request.url.path) if user else [],
+        "csrf_token": csrf_token(request),
+        "flash": request.session.pop("flash", None),
+    }
+    templates: Jinja2Templates = request.app.state.console_templates
+    response = templates.TemplateResponse(request, name, {**base, **context},
+                                          status_code=status_code)
+    # Pages carry personal data and state-changing forms: keep them out of caches and frames.
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Frame-Options"] = "DENY"
+    return response
+
+
+def _flash(request: Request, text: str, kind: str = "ok") -> None:
+    request.session["flash"] = {"kind": kind, "text": text}
+
+
+def _redirect(path: str) -> RedirectResponse:
+    return RedirectResponse(path, status_code=303)
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def _customer_id(text: str) -> int:
+    if not text.isdigit() or len(text) > 18:
+        raise CustomerNotFound(f"客户 {text} 不存在")
+    return int(text)
+
+
+_PHONE_IN_TEXT = re.compile(r"\+?\d{7,15}")
+_EMAIL_IN_TEXT = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+
+
+def _mask_text(text: str) -> str:
+    """Mask phone numbers and e-mail addresses inside free text such as merge reasons."""
+    text = _EMAIL_IN_TEXT.sub(lambda m: customers.mask_value("email", m.group()), text)
+    return _PHONE_IN_TEXT.sub(lambda m: customers.mask_value("phone", m.group()), text)
+
+
+def _identity_text(kind: str, value: str, show_pii: bool) -> str:
+    if not show_pii:
+        return customers.mask_value(kind, value)
+    return customers.display_phone(value) if kind == "phone" else value
+
+
+def _pager(total: int, page: int, filters: dict[str, str]) -> dict[str, Any]:
+    pages = max(1, -(-total // PER_PAGE))
+    kept = {k: v for k, v in filters.items() if v}
+
+    def url(number: int) -> str:
+        return f"{HOME}?{urlencode({**kept, 'page': number})}"
+
+    return {
+        "page": page, "pages": pages, "total": total,
+        "first": (page - 1) * PER_PAGE + 1 if total else 0,
+        "last": min(page * PER_PAGE, total),
+        "prev_url": url(page - 1) if page > 1 else None,
+        "next_url": url(page + 1) if page < pages else None,
+    }
+
+
+# -- pages -----------------------------------------------------------------------------------
+
+router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
+
+
+@router.get("/")
+def home() -> RedirectResponse:
+    return _redirect(HOME)
+
+
+@router.get("/login")
+def login_page(
+    request: Request,
+    next_path: str = Query("", alias="next", max_length=2000),
+    session: Session = Depends(get_session),
+) -> Response:
+    if console_user(request, session) is not None:
+        return _redirect(safe_next(next_path))
+    return _render(request, "login.html",
+                   {"next": safe_next(next_path), "error": None, "username": ""})
+
+
+@router.post("/login")
+def login(
+    request: Request,
+    username: str = Form("", max_length=60),
+    password: str = Form("", max_length=200),
+    next_path: str = Form("", alias="next", max_length=2000),
+    _: None = Depends(check_csrf),
+    session: Session = Depends(get_session),
+) -> Response:
+    try:
+        user = auth_service.authenticate(session, username.strip(), password)
+    except LoginFailed as exc:
+        return _render(request, "login.html",
+                       {"next": safe_next(next_path), "error": exc.message,
+                        "username": username}, status_code=401)
+    # A fresh session (and CSRF token) at sign-in, so nothing from before carries over.
+    request.session.clear()
+    request.session["uid"] = user.id
+    request.session["csrf"] = secrets.token_urlsafe(32)
+    return _redirect(safe_next(next_path))
+
+
+@router.post("/logout")
+def logout(request: Request, _: None = Depends(check_csrf)) -> RedirectResponse:
+    request.session.clear()
+    return _redirect("/login")
+
+
+@router.get("/customers")
+def customer_list(
+    request: Request,
+    q: str = Query("", max_length=100),
+    tag: str = Query("", max_length=60),
+    tier: str = Query("", max_length=30),
+    city: str = Query("", max_length=50),
+    page: int = Query(1, ge=1, le=100_000),
+    user: StaffUser = Depends(permitted("customers.read")),
+    session: Session = Depends(get_session),
+) -> HTMLResponse:
+    filters = {"q": q.strip(), "tag": tag.strip(), "tier": tier.strip(), "city": city.strip()}
+    result = customers.list_customers(
+        session, q=filters["q"] or None, tag=filters["tag"] or None,
+        tier=filters["tier"] or None, city=filters["city"] or None, page=page,
+        per_page=PER_PAGE, show_pii=user.can("pii.read"),
+        region=_settings(request).default_phone_region,
+    )
+    return _render(request, "customers/list.html", {
+        "items": result.items, "filters": filters, "options": customers.filter_options(session),
+        "pager": _pager(result.total, page, filters),
+    })
+
+
+@router.get("/customers/{customer_id}")
+def customer_detail(
+    request: Request,
+    customer_id: str,
+    user: StaffUser = Depends(permitted("customers.read")),
+    session: Session = Depends(get_session),
+) -> HTMLResponse:
+    show_pii = user.can("pii.read")
+    view = customers.get_customer_360(session, _customer_id(customer_id), show_pii=show_pii)
+    mask = (lambda text: text) if show_pii else _mask_text
+    identities = [
+        {**i, "display": customers.display_phone(i["value"])
+         if show_pii and i["kind"] == "phone" else i["value"]}
+        for i in view["identities"]
+    ]
+    merges = [{**m, "reason": mask(m["reason"])} for m in view["merges"]]
+    entries = [
+        {**e, "summary": mask(e["summary"])}
+        for e in customers.timeline(session, view["id"], limit=TIMELINE_LIMIT)
+    ]
+    return _render(request, "customers/detail.html", {
+        "c": view, "identities": identities, "merges": merges, "timeline": entries,
+        "timeline_limit": TIMELINE_LIMIT,
+        "can_edit_tags": user.can("customers.write"),
+        "can_undo_merge": user.can("merges.undo"),
+    })
+
+
+@router.post("/customers/{customer_id}/tags")
+def add_tag(
+    request: Request,
+    customer_id: str,
+    tag: str = Form("", max_length=60),
+    user: StaffUser = Depends(permitted("customers.write")),
+    _: None = Depends(check_csrf),
+    session: Session = Depends(get_session),
+) -> RedirectResponse:
+    cid = _customer_id(customer_id)
+    customers.add_tag(session, cid, tag, source=user.username)
+    _flash(request, f"已添加标签「{tag.strip()}」")
+    return _redirect(f"/customers/{cid}")
+
+
+@router.post("/customers/{customer_id}/tags/remove")
+def remove_tag(
+    request: Request,
+    customer_id: str,
+    tag: str = Form("", max_length=60),
+    user: StaffUser = Depends(permitted("customers.write")),
+    _: None = Depends(check_csrf),
+    session: Session = Depends(get_session),
+) -> RedirectResponse:
+    cid = _customer_id(customer_id)
+    if customers.remove_tag(session, cid, tag):
+        _flash(request, f"已移除标签「{tag}」")
+    else:
+        _flash(request, f"该客户没有标签「{tag}」", "error")
+    return _redirect(f"/customers/{cid}")
+
+
+@router.post("/merges/{merge_id}/undo")
+def undo_merge(
+    request: Request,
+    merge_id: int,
+    user: StaffUser = Depends(permitted("merges.undo")),
+    _: None = Depends(check_csrf),
+    session: Session = Depends(get_session),
+) -> RedirectResponse:
+    merge = identity.undo_merge(session, merge_id, actor=user.username)
+    _flash(request, f"已撤销合并，客户 #{merge.merged_id} 已恢复为独立客户")
+    return _redirect(f"/customers/{merge.kept_id}")
+
+
+@router.get("/merges/conflicts")
+def conflict_queue(
+    request: Request,
+    user: StaffUser = Depends(permitted("customers.write")),
+    session: Session = Depends(get_session),
+) -> HTMLResponse:
+    show_pii = user.can("pii.read")
+    rows = customers.list_conflicts(session)
+    cards = customers.customer_cards(
+        session, [cid for c in rows for cid in (c["customer_a_id"], c["customer_b_id"])],
+        show_pii=show_pii,
+    )
+    items = []
+    for c in rows:
+        shared_kind, _, shared_value = c["shared"].partition(":")
+        items.append({
+            **c,
+            "a": cards.get(c["customer_a_id"]), "b": cards.get(c["customer_b_id"]),
+            "shared_kind": shared_kind,
+            "shared_value": _identity_text(shared_kind, shared_value, show_pii),
+            "value_a": _identity_text(c["conflict_kind"], c["value_a"], show_pii),
+            "value_b": _identity_text(c["conflict_kind"], c["value_b"], show_pii),
+        })
+    return _render(request, "merges/conflicts.html", {"conflicts": items})
+
+
+@router.post("/merges/conflicts/{conflict_id}")
+def resolve_conflict(
+    request: Request,
+    conflict_id: int,
+    decision: str = Form(""),
+    user: StaffUser = Depends(permitted("customers.write")),
+    _: None = Depends(check_csrf),
+    session: Session = Depends(get_session),
+) -> RedirectResponse:
+    if decision not in ("merge", "keep_apart"):
+        raise InvalidInput("请选择“合并”或“保持独立”")
+    identity.resolve_conflict(session, conflict_id, decision=decision, actor=user.username)
+    _flash(request, "已合并这两位客户" if decision == "merge" else "已标记为两位不同的客户")
+    return _redirect("/merges/conflicts")
+
+
+# -- mounting --------------------------------------------------------------------------------
+
+_TITLES = {400: "请求有误", 401: "需要登录", 403: "没有权限", 404: "找不到页面", 409: "操作冲突",
+           413: "内容过大", 422: "输入有误"}
+
+
+def _is_console(request: Request) -> bool:
+    return isinstance(request.scope.get("route"), ConsoleRoute)
+
+
+def error_page(request: Request, status_code: int, message: str) -> HTMLResponse:
+    """The friendly error page, with the navigation when someone is signed in."""
+    title = _TITLES.get(status_code, "出错了")
+    return _render(request, "error.html",
+                   {"status": status_code, "title": title, "message": message},
+                   status_code=status_code)
+
+
+async def _delegate(handler: Callable[..., Any] | None, request: Request, exc: Exception,
+                    fallback: Response) -> Response:
+    if handler is None:
+        return fallback
+    result = handler(request, exc)
+    if inspect.isawaitable(result):
+        result = await result
+    response: Response = result
+    return response
+
+
+def _install_error_pages(app: FastAPI) -> None:
+    """Render console errors as pages while the API keeps its JSON errors."""
+    api_siyu_handler = app.exception_handlers.get(SiyuError)
+    api_validation_handler = app.exception_handlers.get(RequestValidationError)
+
+    async def siyu_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, SiyuError)
+        if _is_console(request):
+            return error_page(request, exc.status_code, exc.message)
+        return await _delegate(api_siyu_handler, request, exc,
+                               JSONResponse(exc.to_dict(), status_code=exc.status_code))
+
+    async def validation_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        if _is_console(request):
+            return error_page(request, 422, "请求参数不正确，请检查后重试")
+        return await _delegate(api_validation_handler, request, exc,
+                               JSONResponse({"error": "invalid_input"}, status_code=422))
+
+    async def login_required(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, LoginRequired)
+        return _redirect(f"/login?next={quote(safe_next(exc.next_path), safe='/')}")
+
+    app.add_exception_handler(SiyuError, siyu_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(LoginRequired, login_required)
+
+
+def mount(app: FastAPI) -> None:
+    """Attach the console's pages, static files and error pages to ``app``."""
+    app.state.console_templates = _make_templates(app.state.settings)
+    app.mount("/static/console", StaticFiles(directory=_HERE / "static"),
+              name="console-static")
+    app.include_router(router)
+    _install_error_pages(app)

@@ -1,0 +1,110 @@
+"""The console in a real browser: Debian's Chromium driven by Playwright against a live
+uvicorn server on the test database."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from tests.console.conftest import PASSWORD, LiveServer, Sample
+
+pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("staff")]
+
+CHROMIUM = "/usr/bin/chromium"
+SCREENSHOT = "/tmp/console-360.png"
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium fonts-noto-cjk)")
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=["--no-sandbox", "--disable-background-networking", "--disable-gpu",
+                  "--disable-component-update", "--no-first-run"],
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1360, "height": 900}, locale="zh-CN")
+    tab = context.new_page()
+    tab.set_default_timeout(10_000)
+    yield tab
+    context.close()
+
+
+def sign_in(page: Page, server: LiveServer, username: str,
+            password: str = PASSWORD) -> None:
+    page.goto(f"{server.url}/customers")
+    page.wait_for_url(re.compile(r"/login\?next="))
+    page.get_by_label("用户名").fill(username)
+    page.get_by_label("密码").fill(password)
+    page.get_by_role("button", name="登录").click()
+
+
+def test_agent_finds_customer_by_phone_and_sees_masked_360(
+    page: Page, live_server: LiveServer, sample: Sample
+) -> None:
+    sign_in(page, live_server, "agent")
+    page.wait_for_url("**/customers")
+    expect(page.locator(".who")).to_contain_text("agent 同学")
+
+    page.get_by_label("搜索客户").fill("138 0013 8000")
+    page.get_by_role("button", name="搜索").click()
+    page.wait_for_url("**/customers?q=*")
+    rows = page.locator("#customer-table tbody tr")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("138****8000")
+
+    page.get_by_role("link", name="张伟").click()
+    page.wait_for_url(f"**/customers/{sample.customer_id}")
+    expect(page.locator(".identities")).to_contain_text("138****8000")
+    expect(page.locator("body")).not_to_contain_text("13800138000")
+    timeline = page.locator("#timeline li")
+    expect(timeline).to_have_count(2)
+    expect(timeline.first).to_contain_text("订单 O-1001")
+    expect(timeline.first).to_contain_text("2026-11-22 14:02")
+    expect(page.locator(".stats")).to_contain_text("¥299.50")
+
+    page.screenshot(path=SCREENSHOT, full_page=True)
+
+
+def test_admin_sees_full_phone_and_adds_a_tag(
+    page: Page, live_server: LiveServer, sample: Sample
+) -> None:
+    sign_in(page, live_server, "admin")
+    page.wait_for_url("**/customers")
+    expect(page.locator("#customer-table")).to_contain_text("13800138000")
+
+    page.goto(f"{live_server.url}/customers/{sample.customer_id}")
+    expect(page.locator(".identities")).to_contain_text("13800138000")
+    page.get_by_label("新标签").fill("周末活跃")
+    page.get_by_role("button", name="添加标签").click()
+    expect(page.locator(".flash-ok")).to_contain_text("已添加标签「周末活跃」")
+    expect(page.locator(".tags")).to_contain_text("周末活跃")
+
+
+def test_wrong_password_shows_error(page: Page, live_server: LiveServer) -> None:
+    sign_in(page, live_server, "agent", "not-the-password")
+
+    expect(page.get_by_role("alert")).to_have_text("用户名或密码错误")
+    assert "/login" in page.url
+
+
+def test_logout_returns_to_login(page: Page, live_server: LiveServer) -> None:
+    sign_in(page, live_server, "analyst")
+    page.wait_for_url("**/customers")
+
+    page.get_by_role("button", name="退出").click()
+
+    page.wait_for_url("**/login")
+    page.goto(f"{live_server.url}/customers")
+    page.wait_for_url(re.compile(r"/login\?next="))
