@@ -1,0 +1,1 @@
+"""Natural-language understanding core: intent classification, FAQ retrieval, metrics."""
