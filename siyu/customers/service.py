@@ -32,6 +32,7 @@ from siyu.customers.models import (
 from siyu.customers.schemas import PROFILE_FIELDS, CustomerIn
 from siyu.db import utcnow
 from siyu.errors import InvalidInput
+from siyu.events.labels import event_type_zh, order_status_zh
 from siyu.events.models import Event, Order
 from siyu.kit.validation import RecordError, check_records, validation_context
 
@@ -391,12 +392,14 @@ def timeline(session: Session, customer_id: int, *, limit: int = 100) -> list[di
         select(Order).where(Order.customer_id == cid).order_by(Order.ts.desc()).limit(limit)
     ):
         entries.append({"kind": "order", "at": order.ts, "id": order.id,
-                        "summary": f"订单 {order.id} · {order.status} · ¥{order.amount:.2f}",
+                        "summary": f"订单 {order.id} · {order_status_zh(order.status)} · "
+                                   f"¥{order.amount:.2f}",
                         "channel": order.channel, "data": {"items": order.items}})
     for event in session.scalars(
         select(Event).where(Event.customer_id == cid).order_by(Event.ts.desc()).limit(limit)
     ):
-        entries.append({"kind": "event", "at": event.ts, "id": event.id, "summary": event.type,
+        entries.append({"kind": "event", "at": event.ts, "id": event.id,
+                        "summary": event_type_zh(event.type),
                         "channel": event.channel, "data": event.properties})
     for merge in session.scalars(
         select(Merge).where(or_(Merge.kept_id == cid, Merge.merged_id == cid))

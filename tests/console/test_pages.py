@@ -264,9 +264,9 @@ def test_360_shows_profile_consents_counts_and_timeline(login: Login, sample: Sa
     assert "¥299.50" in page
     assert "订单 O-1001" in page
     assert "2026-11-22 14:02" in page
-    assert "add_wecom_contact" in page
+    assert "添加企业微信" in page and "已支付" in page
     # newest first: the order (22nd) comes before the event (20th)
-    assert page.index("订单 O-1001") < page.index("add_wecom_contact")
+    assert page.index("订单 O-1001") < page.index("添加企业微信")
     # an agent may not edit tags
     assert "添加标签" not in page
 
