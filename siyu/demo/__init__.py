@@ -1,0 +1,1 @@
+"""The demo brand: a fictional Chinese health-food brand with realistic customers."""

@@ -1,0 +1,115 @@
+"""``siyu demo``: seed the demo brand 禾源良品 into an empty database and serve it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated
+
+import typer
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+from siyu.demo import generator
+from siyu.kit.cli import Env, console, handle_errors, open_env
+
+app = typer.Typer(help="Seed and serve the demo brand 禾源良品 (a fictional health-food brand).",
+                  invoke_without_command=True)
+
+_PHASES = {"customers": "生成客户、订单与行为", "linking": "跨渠道识别与合并 (ingest)"}
+
+
+@contextmanager
+def _progress_bar() -> Iterator[generator.Progress]:
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=console, transient=False) as bar:
+        tasks: dict[str, TaskID] = {}
+
+        def report(phase: str, done: int, total: int) -> None:
+            if phase not in tasks:
+                tasks[phase] = bar.add_task(_PHASES.get(phase, phase), total=total)
+            bar.update(tasks[phase], completed=done, total=total)
+
+        yield report
+
+
+def _seed(env: Env, customers: int, seed: int, now: str | None) -> generator.SeedResult:
+    with _progress_bar() as report:
+        result = generator.seed_demo(env.sessions, env.settings, customers=customers, seed=seed,
+                                     now=generator.parse_now(now), progress=report)
+    console.print(f"seeded {customers:,} customers in {result.seconds:.1f} s "
+                  f"({result.merges} merges, {result.conflicts} conflicts to review)",
+                  highlight=False)
+    with env.session() as session:
+        counts = generator.table_counts(session)
+    console.print("  " + ", ".join(f"{name} {n:,}" for name, n in counts.items()),
+                  highlight=False)
+    if result.password:
+        console.print("demo staff (one password for all; shown once, stored only as a hash):",
+                      highlight=False)
+        for username, display, role in result.staff:
+            console.print(f"  {username:<12} {role:<9} {display}", highlight=False)
+        console.print(f"  password: [bold]{result.password}[/bold]", highlight=False)
+    return result
+
+
+@app.callback()
+@handle_errors
+def demo(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
+    customers: Annotated[int, typer.Option(help="customers to seed into an empty database")]
+    = 20_000,
+    seed: Annotated[int, typer.Option(help="random seed; same seed, same data")] = 42,
+) -> None:
+    """Seed the demo brand if the database is empty, then serve the console and API."""
+    if ctx.invoked_subcommand is not None:
+        return
+    import uvicorn
+
+    from siyu.app import create_app
+
+    env = open_env(migrate=True)
+    with env.session() as session:
+        empty = generator.database_is_empty(session)
+    password = None
+    if empty:
+        password = _seed(env, customers, seed, None).password
+    with env.session() as session:
+        admin_password = generator.ensure_admin(session)
+    url = f"http://{host}:{port}"
+    console.print(f"console: {url}/   API docs: {url}/docs", highlight=False)
+    if admin_password:
+        console.print(f"admin login: admin / [bold]{admin_password}[/bold] (shown once)",
+                      highlight=False)
+    elif password:
+        console.print(f"admin login: admin / [bold]{password}[/bold]", highlight=False)
+    else:
+        console.print("admin login: the password printed when the demo was first seeded; "
+                      "to get a new login run `siyu user create NAME --role admin`",
+                      highlight=False)
+    env.engine.dispose()
+    uvicorn.run(create_app(env.settings), host=host, port=port, log_level="warning")
+
+
+@app.command("seed")
+@handle_errors
+def seed_command(
+    customers: Annotated[int, typer.Option(help="active customers to generate")] = 20_000,
+    seed: Annotated[int, typer.Option(help="random seed; same seed and --now, same data")] = 42,
+    now: Annotated[str | None, typer.Option(
+        help="end of the two-year history, ISO date or datetime (default: now)")] = None,
+) -> None:
+    """Seed the demo brand into an empty database (exit 2 if it holds data)."""
+    started = time.perf_counter()
+    env = open_env(migrate=True)
+    _seed(env, customers, seed, now)
+    console.print(f"done in {time.perf_counter() - started:.1f} s", highlight=False)
