@@ -88,3 +88,20 @@ def test_customers_show_by_phone(
     assert view["external_id"] == "HY9" and view["profile"]["name"] == "陈静"
     missing = run_cli(monkeypatch, database_url, "customers", "show", "phone:13900000000")
     assert missing.exit_code == 2 and "no customer" in missing.output
+
+
+def test_user_set_password_and_list(
+    monkeypatch: pytest.MonkeyPatch, database_url: str, sessions: sessionmaker[Session]
+) -> None:
+    from siyu.auth.service import authenticate
+
+    run_cli(monkeypatch, database_url, "user", "create", "wang", "--password", "first-pass-1")
+    r = run_cli(monkeypatch, database_url, "user", "set-password", "wang", "--password",
+                "second-pass-2")
+    assert r.exit_code == 0
+    with sessions() as s:
+        assert authenticate(s, "wang", "second-pass-2").username == "wang"
+    missing = run_cli(monkeypatch, database_url, "user", "set-password", "nobody")
+    assert missing.exit_code == 2 and "not found" in missing.output
+    listed = json.loads(run_cli(monkeypatch, database_url, "user", "list", "--json").stdout)
+    assert [(u["username"], u["role"]) for u in listed] == [("wang", "admin")]

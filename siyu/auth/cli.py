@@ -74,3 +74,36 @@ def user_create(
     console.print(f"user '{user.username}' ({user.role}) created", highlight=False)
     if generated:
         console.print(f"password: {password}", highlight=False)
+
+
+@user_app.command("set-password")
+@handle_errors
+def user_set_password(
+    username: str,
+    password: Annotated[str | None, typer.Option(help="default: a random one, printed")] = None,
+) -> None:
+    """Reset a console user's password."""
+    env = open_env()
+    generated = password is None
+    password = password or secrets.token_urlsafe(12)
+    with env.session() as session:
+        service.set_password(session, username, password)
+    console.print(f"password of '{username}' changed", highlight=False)
+    if generated:
+        console.print(f"password: {password}", highlight=False)
+
+
+@user_app.command("list")
+@handle_errors
+def user_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List console users and their roles."""
+    env = open_env()
+    with env.session() as session:
+        rows = [{"id": u.id, "username": u.username, "display_name": u.display_name,
+                 "role": u.role, "active": u.is_active} for u in service.list_users(session)]
+    if as_json:
+        print_json(rows)
+        return
+    for r in rows:
+        console.print(f"#{r['id']}  {r['username']}  {r['display_name']}  {r['role']}"
+                      f"{'' if r['active'] else '  (disabled)'}", highlight=False)

@@ -74,6 +74,22 @@ def create_user(
     return user
 
 
+def set_password(session: Session, username: str, password: str) -> User:
+    """Replace a user's password (at least 8 characters)."""
+    if len(password) < 8:
+        raise InvalidUser("password must be at least 8 characters",
+                          details={"field": "password", "reason": "too short"})
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise UserNotFound(f"user {username!r} not found")
+    user.password_hash = hash_password(password)
+    return user
+
+
+def list_users(session: Session) -> list[User]:
+    return list(session.scalars(select(User).order_by(User.id)))
+
+
 def authenticate(session: Session, username: str, password: str) -> User:
     user = session.scalar(select(User).where(User.username == username))
     if user is None or not user.is_active or not verify_password(password, user.password_hash):

@@ -94,10 +94,11 @@ def demo(
         console.print(f"admin login: admin / [bold]{password}[/bold]", highlight=False)
     else:
         console.print("admin login: the password printed when the demo was first seeded; "
-                      "to get a new login run `siyu user create NAME --role admin`",
+                      "to reset it run `siyu user set-password admin`",
                       highlight=False)
     env.engine.dispose()
-    uvicorn.run(create_app(env.settings), host=host, port=port, log_level="warning")
+    uvicorn.run(create_app(env.settings, run_worker=True), host=host, port=port,
+                log_level="warning")
 
 
 @app.command("seed")
