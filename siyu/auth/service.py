@@ -105,6 +105,14 @@ def get_user(session: Session, user_id: int) -> User:
     return user
 
 
+def display_name(session: Session, user_id: int | None) -> str | None:
+    """A staff member's display name (e.g. a customer's advisor), or None."""
+    if user_id is None:
+        return None
+    name: str | None = session.scalar(select(User.display_name).where(User.id == user_id))
+    return name
+
+
 def can(role: str, permission: str) -> bool:
     return permission in PERMISSIONS.get(role, frozenset())
 

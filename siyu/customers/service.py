@@ -11,6 +11,7 @@ from pydantic import TypeAdapter
 from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
+from siyu.auth import service as auth_service
 from siyu.config import Settings
 from siyu.customers.errors import CustomerNotFound, InvalidIdentity
 from siyu.customers.identity import (
@@ -273,6 +274,7 @@ def get_customer_360(
             "tier": customer.tier,
             "acquisition_channel": customer.acquisition_channel,
             "advisor_id": customer.advisor_id,
+            "advisor_name": auth_service.display_name(session, customer.advisor_id),
         },
         "attributes": customer.attributes or {},
         "identities": [
