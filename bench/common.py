@@ -81,7 +81,8 @@ def server(url: str, *, extra_env: dict[str, str] | None = None) -> Iterator[str
             except httpx.HTTPError:
                 pass
             if proc.poll() is not None or time.time() > deadline:
-                raise RuntimeError(f"server did not start: {proc.stderr.read() if proc.stderr else ''}")
+                detail = proc.stderr.read() if proc.stderr else ""
+                raise RuntimeError(f"server did not start: {detail}")
             time.sleep(0.2)
         yield base
     finally:
