@@ -39,6 +39,7 @@ from siyu.customers.models import (
     Referral,
 )
 from siyu.db import Base, utcnow
+from siyu.kit.bulk import bulk_insert
 
 KIND_PRIORITY: dict[str, int] = {
     kind: rank
@@ -223,8 +224,9 @@ class Resolver:
             )
         if new_links:
             now = utcnow()
-            self.session.connection().execute(
-                insert(Identity),
+            bulk_insert(
+                self.session,
+                Identity.__table__,  # type: ignore[arg-type]
                 [
                     {
                         "customer_id": real_ids[-owner - 1] if owner < 0 else owner,

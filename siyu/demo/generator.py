@@ -60,7 +60,6 @@ Showcase customers (fixed ids and identities)
 from __future__ import annotations
 
 import datetime as dt
-import json
 import secrets
 import time
 from collections.abc import Callable, Sequence
@@ -68,7 +67,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from sqlalchemy import JSON, Date, Table, func, insert, select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from siyu.auth.models import User
@@ -84,7 +83,7 @@ from siyu.customers.models import (
     Referral,
     Tag,
 )
-from siyu.db import Base, UTCDateTime, session_scope
+from siyu.db import Base, session_scope
 from siyu.demo import catalog
 from siyu.demo.chunk import Chunk, Context, generate_chunk
 from siyu.demo.showcase import RESERVED_PHONES, VIP_ACQUIRED_DAYS_AGO, build_showcase
@@ -98,6 +97,7 @@ from siyu.demo.world import (
 from siyu.errors import Conflict, InvalidInput
 from siyu.events.models import Event, Order
 from siyu.events.service import RecordKind, ingest
+from siyu.kit.bulk import bulk_insert
 
 CHUNK_SIZE = 5_000  # part of the determinism contract: changing it changes the data
 MIN_CUSTOMERS = 100
@@ -268,7 +268,6 @@ def _ensure_tags(session: Session) -> dict[str, int]:
 
 
 def _write(session: Session, chunk: Chunk, counts: dict[str, int]) -> None:
-    sqlite = session.get_bind().dialect.name == "sqlite"
     for model, rows in (
         (Customer, chunk.customers),
         (Identity, chunk.identities),
@@ -280,58 +279,8 @@ def _write(session: Session, chunk: Chunk, counts: dict[str, int]) -> None:
     ):
         table = Base.metadata.tables[model.__tablename__]
         for start in range(0, len(rows), _INSERT_BATCH):
-            batch = rows[start : start + _INSERT_BATCH]
-            if sqlite:
-                _insert_sqlite(session, table, batch)
-            else:
-                session.execute(insert(table), batch)
+            bulk_insert(session, table, rows[start : start + _INSERT_BATCH])
         counts[table.name] = counts.get(table.name, 0) + len(rows)
-
-
-def _insert_sqlite(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert through the driver, converting values as SQLAlchemy would on SQLite.
-
-    Type processing in Python is most of the cost of a Core insert; doing the three
-    conversions SQLite needs (UTC datetimes as text, JSON, dates) directly makes a
-    million-customer seed take minutes instead of a quarter of an hour.
-    """
-    if not rows:
-        return
-    columns = list(rows[0])
-    converters: list[Callable[[Any], Any] | None] = []
-    for name in columns:
-        col_type = table.c[name].type
-        if isinstance(col_type, UTCDateTime):
-            converters.append(_sqlite_datetime)
-        elif isinstance(col_type, JSON):
-            converters.append(json.dumps)
-        elif isinstance(col_type, Date):
-            converters.append(_sqlite_date)
-        else:
-            converters.append(None)
-    params = [
-        tuple(
-            value if conv is None or value is None else conv(value)
-            for conv, value in zip(converters, row.values(), strict=True)
-        )
-        for row in rows
-    ]
-    names = ", ".join(f'"{c}"' for c in columns)
-    marks = ", ".join("?" for _ in columns)
-    session.connection().exec_driver_sql(
-        f'INSERT INTO "{table.name}" ({names}) VALUES ({marks})', params
-    )
-
-
-def _sqlite_datetime(value: dt.datetime) -> str:
-    # Naive values are UTC already (UTCDateTime's rule); the format is SQLAlchemy's.
-    if value.tzinfo is not None:
-        value = value.astimezone(dt.UTC).replace(tzinfo=None)
-    return value.isoformat(sep=" ", timespec="microseconds")
-
-
-def _sqlite_date(value: dt.date) -> str:
-    return value.isoformat()
 
 
 def _family_conflicts(rng: np.random.Generator, now: dt.datetime, members: np.ndarray,

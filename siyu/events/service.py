@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import TypeAdapter
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from siyu.config import Settings
@@ -20,6 +20,7 @@ from siyu.customers.identity import Resolver
 from siyu.errors import InvalidInput
 from siyu.events.models import Event, Order
 from siyu.events.schemas import EventIn, OrderIn
+from siyu.kit.bulk import bulk_insert
 from siyu.kit.perf import paused_gc
 from siyu.kit.validation import RecordError, check_records, validation_context
 
@@ -131,8 +132,7 @@ def _ingest(
                         exclusive_kinds=settings.exclusive_identity_kinds)
     customer_ids = resolver.resolve_many([rec.refs() for rec in fresh])
     rows = [_row(kind, rec, cid) for rec, cid in zip(fresh, customer_ids, strict=True)]
-    # Core executemany: the ORM's bulk path costs more than the insert itself here.
-    session.connection().execute(insert(_TABLES[kind]), rows)
+    bulk_insert(session, _TABLES[kind], rows)
     result.accepted = len(rows)
     result.merges = resolver.merges
     result.conflicts = resolver.conflicts
