@@ -24,11 +24,13 @@ from siyu.events import api as events_api
 from siyu.events.schemas import EventIn, OrderIn
 from siyu.kit.validation import field_errors
 from siyu.kit.web import BodySizeLimit
+from siyu.segments import api as segments_api
+from siyu.segments import console as segments_console
 
 log = logging.getLogger("siyu")
 
 # Routers of each domain, mounted in this order. Domains add theirs here.
-ROUTERS = [customers_api.router, events_api.router]
+ROUTERS = [customers_api.router, events_api.router, segments_api.router, segments_console.router]
 # Models documented in the OpenAPI components though routes read them from raw JSON.
 DOCUMENTED_MODELS: list[type[BaseModel]] = [CustomerIn, OrderIn, EventIn]
 

@@ -12,6 +12,7 @@ from siyu.config import Settings
 from siyu.customers.cli import app as customers_app
 from siyu.events.cli import import_command
 from siyu.kit.cli import console, handle_errors, open_env
+from siyu.segments.cli import app as segments_app
 
 app = typer.Typer(
     help="siyu (私域): one customer across channels, understood, served 7x24.",
@@ -24,6 +25,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(apikey_app, name="apikey")
 app.add_typer(user_app, name="user")
 app.add_typer(customers_app, name="customers")
+app.add_typer(segments_app, name="segments")
 app.command("import")(import_command)
 
 

@@ -6,6 +6,7 @@ from siyu.customers import models as customer_models
 from siyu.db import Base
 from siyu.events import models as event_models
 from siyu.jobs import models as job_models
+from siyu.segments import models as segment_models
 
 metadata = Base.metadata
 
@@ -16,4 +17,5 @@ __all__ = [
     "event_models",
     "job_models",
     "metadata",
+    "segment_models",
 ]
