@@ -40,7 +40,9 @@ def console_user(request: Request, session: Session) -> Principal | None:
     return Principal("user", user.username, user.role, user.id)
 
 
-def api_principal(request: Request, session: Session = Depends(get_session)) -> Principal:
+def api_principal(
+    request: Request, session: Session = Depends(get_session, scope="function")
+) -> Principal:
     """A bearer API key, or a logged-in console user calling from the console's own pages
     (which send the ``X-Siyu-Console`` header that cross-site forms cannot)."""
     auth = request.headers.get("authorization", "")

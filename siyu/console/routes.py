@@ -99,7 +99,9 @@ class StaffUser:
         return auth_service.can(self.role, permission)
 
 
-def current_user(request: Request, session: Session = Depends(get_session)) -> StaffUser:
+def current_user(
+    request: Request, session: Session = Depends(get_session, scope="function")
+) -> StaffUser:
     """The signed-in staff user; anyone else is sent to the login page."""
     principal = console_user(request, session)
     if principal is None or principal.user_id is None:
@@ -273,7 +275,7 @@ def home() -> RedirectResponse:
 def login_page(
     request: Request,
     next_path: str = Query("", alias="next", max_length=2000),
-    session: Session = Depends(get_session),
+    session: Session = Depends(get_session, scope="function"),
 ) -> Response:
     if console_user(request, session) is not None:
         return _redirect(safe_next(next_path))
@@ -288,7 +290,7 @@ def login(
     password: str = Form("", max_length=200),
     next_path: str = Form("", alias="next", max_length=2000),
     _: None = Depends(check_csrf),
-    session: Session = Depends(get_session),
+    session: Session = Depends(get_session, scope="function"),
 ) -> Response:
     try:
         user = auth_service.authenticate(session, username.strip(), password)
@@ -318,7 +320,7 @@ def customer_list(
     city: str = Query("", max_length=50),
     page: int = Query(1, ge=1, le=100_000),
     user: StaffUser = Depends(permitted("customers.read")),
-    session: Session = Depends(get_session),
+    session: Session = Depends(get_session, scope="function"),
 ) -> HTMLResponse:
     filters = {"q": q.strip(), "tag": tag.strip(), "tier": tier.strip(), "city": city.strip()}
     result = customers.list_customers(
@@ -338,7 +340,7 @@ def customer_detail(
     request: Request,
     customer_id: str,
     user: StaffUser = Depends(permitted("customers.read")),
-    session: Session = Depends(get_session),
+    session: Session = Depends(get_session, scope="function"),
 ) -> HTMLResponse:
     show_pii = user.can("pii.read")
     view = customers.get_customer_360(session, _customer_id(customer_id), show_pii=show_pii)
@@ -368,7 +370,7 @@ def add_tag(
     tag: str = Form("", max_length=60),
     user: StaffUser = Depends(permitted("customers.write")),
     _: None = Depends(check_csrf),
-    session: Session = Depends(get_session),
+    session: Session = Depends(get_session, scope="function"),
 ) -> RedirectResponse:
     cid = _customer_id(customer_id)
     customers.add_tag(session, cid, tag, source=user.username)
@@ -383,7 +385,7 @@ def remove_tag(
     tag: str = Form("", max_length=60),
     user: StaffUser = Depends(permitted("customers.write")),
     _: None = Depends(check_csrf),
-    session: Session = Depends(get_session),
+    session: Session = Depends(get_session, scope="function"),
 ) -> RedirectResponse:
     cid = _customer_id(customer_id)
     if customers.remove_tag(session, cid, tag):
@@ -399,7 +401,7 @@ def undo_merge(
     merge_id: int,
     user: StaffUser = Depends(permitted("merges.undo")),
     _: None = Depends(check_csrf),
-    session: Session = Depends(get_session),
+    session: Session = Depends(get_session, scope="function"),
 ) -> RedirectResponse:
     merge = identity.undo_merge(session, merge_id, actor=user.username)
     _flash(request, f"已撤销合并，客户 #{merge.merged_id} 已恢复为独立客户")
@@ -410,7 +412,7 @@ def undo_merge(
 def conflict_queue(
     request: Request,
     user: StaffUser = Depends(permitted("customers.write")),
-    session: Session = Depends(get_session),
+    session: Session = Depends(get_session, scope="function"),
 ) -> HTMLResponse:
     show_pii = user.can("pii.read")
     rows = customers.list_conflicts(session)
@@ -439,7 +441,7 @@ def resolve_conflict(
     decision: str = Form(""),
     user: StaffUser = Depends(permitted("customers.write")),
     _: None = Depends(check_csrf),
-    session: Session = Depends(get_session),
+    session: Session = Depends(get_session, scope="function"),
 ) -> RedirectResponse:
     if decision not in ("merge", "keep_apart"):
         raise InvalidInput("请选择“合并”或“保持独立”")

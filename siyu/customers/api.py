@@ -60,7 +60,7 @@ def list_customers(
     attr: list[str] = Query(default_factory=list, description="name=value, repeatable"),
     page: int = Query(1, ge=1),
     per_page: int = Query(20, ge=1, le=200),
-    session: Session = Depends(get_session),
+    session: Session = Depends(get_session, scope="function"),
     principal: Principal = Depends(require("customers.read")),
 ) -> dict[str, Any]:
     """Look a customer up by identity, or list customers with filters."""
@@ -81,7 +81,7 @@ def list_customers(
 @router.get("/customers/{customer_id}")
 def get_customer(
     customer_id: int,
-    session: Session = Depends(get_session),
+    session: Session = Depends(get_session, scope="function"),
     principal: Principal = Depends(require("customers.read")),
 ) -> dict[str, Any]:
     """The customer 360: profile, identities, tags, consent, order/event counts, merges."""
@@ -92,7 +92,7 @@ def get_customer(
 def get_timeline(
     customer_id: int,
     limit: int = Query(100, ge=1, le=1000),
-    session: Session = Depends(get_session),
+    session: Session = Depends(get_session, scope="function"),
     _: Principal = Depends(require("customers.read")),
 ) -> list[dict[str, Any]]:
     entries = service.timeline(session, customer_id, limit=limit)
@@ -102,7 +102,7 @@ def get_timeline(
 @router.post("/customers/{customer_id}/tags/{tag}")
 def add_tag(
     customer_id: int, tag: str,
-    session: Session = Depends(get_session),
+    session: Session = Depends(get_session, scope="function"),
     principal: Principal = Depends(require("customers.write")),
 ) -> dict[str, Any]:
     service.add_tag(session, customer_id, tag, source=principal.name)
@@ -112,7 +112,7 @@ def add_tag(
 @router.delete("/customers/{customer_id}/tags/{tag}")
 def remove_tag(
     customer_id: int, tag: str,
-    session: Session = Depends(get_session),
+    session: Session = Depends(get_session, scope="function"),
     _: Principal = Depends(require("customers.write")),
 ) -> dict[str, Any]:
     return {"removed": service.remove_tag(session, customer_id, tag)}
@@ -121,7 +121,7 @@ def remove_tag(
 @router.post("/merges/{merge_id}/undo")
 def undo_merge(
     merge_id: int,
-    session: Session = Depends(get_session),
+    session: Session = Depends(get_session, scope="function"),
     principal: Principal = Depends(require("merges.undo")),
 ) -> dict[str, Any]:
     merge = identity.undo_merge(session, merge_id, actor=principal.name)
@@ -132,7 +132,7 @@ def undo_merge(
 @router.get("/merge-conflicts")
 def list_conflicts(
     status: str = Query("open", pattern="^(open|merged|kept_apart)$"),
-    session: Session = Depends(get_session),
+    session: Session = Depends(get_session, scope="function"),
     _: Principal = Depends(require("customers.read")),
 ) -> list[dict[str, Any]]:
     return service.list_conflicts(session, status=status)
@@ -142,7 +142,7 @@ def list_conflicts(
 def resolve_conflict(
     conflict_id: int,
     decision: str,
-    session: Session = Depends(get_session),
+    session: Session = Depends(get_session, scope="function"),
     principal: Principal = Depends(require("customers.write")),
 ) -> dict[str, Any]:
     identity.resolve_conflict(session, conflict_id, decision=decision, actor=principal.name)

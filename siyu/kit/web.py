@@ -18,7 +18,12 @@ T = TypeVar("T")
 
 
 def get_session(request: Request) -> Iterator[Session]:
-    """The request's unit of work: committed when the handler returns, else rolled back."""
+    """The request's unit of work: committed when the handler returns, else rolled back.
+
+    Declare it as ``Depends(get_session, scope="function")``: with the default request scope
+    FastAPI runs the commit after the response has been sent, so a failed commit would
+    still have answered 200.
+    """
     factory: sessionmaker[Session] = request.app.state.sessions
     session = factory()
     try:

@@ -49,7 +49,7 @@ def _tz(request: Request) -> str:
 def count(
     body: RuleIn,
     request: Request,
-    session: Session = Depends(get_session),
+    session: Session = Depends(get_session, scope="function"),
     _: Principal = Depends(require("customers.read")),
 ) -> dict[str, Any]:
     """Count the active customers matching a rule, with its canonical text and Chinese
@@ -61,7 +61,7 @@ def count(
 
 @router.get("")
 def list_segments(
-    session: Session = Depends(get_session),
+    session: Session = Depends(get_session, scope="function"),
     _: Principal = Depends(require("customers.read")),
 ) -> dict[str, Any]:
     """Every saved segment with its size and size history."""
@@ -72,7 +72,7 @@ def list_segments(
 def create_segment(
     body: SegmentIn,
     request: Request,
-    session: Session = Depends(get_session),
+    session: Session = Depends(get_session, scope="function"),
     principal: Principal = Depends(require("segments.write")),
 ) -> dict[str, Any]:
     """Save a segment; its members are computed at once."""
@@ -85,7 +85,7 @@ def create_segment(
 @router.get("/{segment_id}")
 def get_segment(
     segment_id: int,
-    session: Session = Depends(get_session),
+    session: Session = Depends(get_session, scope="function"),
     _: Principal = Depends(require("customers.read")),
 ) -> dict[str, Any]:
     segment = service.get_segment(session, segment_id)
@@ -98,7 +98,7 @@ def update_segment(
     segment_id: int,
     body: SegmentPatch,
     request: Request,
-    session: Session = Depends(get_session),
+    session: Session = Depends(get_session, scope="function"),
     _: Principal = Depends(require("segments.write")),
 ) -> dict[str, Any]:
     """Rename a segment and/or replace its rule (applied at once)."""
@@ -112,7 +112,7 @@ def update_segment(
 @router.delete("/{segment_id}", status_code=204)
 def delete_segment(
     segment_id: int,
-    session: Session = Depends(get_session),
+    session: Session = Depends(get_session, scope="function"),
     _: Principal = Depends(require("segments.write")),
 ) -> Response:
     service.delete_segment(session, segment_id)
@@ -123,7 +123,7 @@ def delete_segment(
 def refresh_segment(
     segment_id: int,
     request: Request,
-    session: Session = Depends(get_session),
+    session: Session = Depends(get_session, scope="function"),
     _: Principal = Depends(require("segments.write")),
 ) -> dict[str, Any]:
     """Re-evaluate the segment now and record who entered and left."""
@@ -138,7 +138,7 @@ def members(
     segment_id: int,
     page: int = Query(1, ge=1, le=1_000_000),
     per_page: int = Query(50, ge=1, le=500),
-    session: Session = Depends(get_session),
+    session: Session = Depends(get_session, scope="function"),
     principal: Principal = Depends(require("customers.read")),
 ) -> dict[str, Any]:
     """One page of members (by customer id); phones masked unless the caller may see PII."""
@@ -152,7 +152,7 @@ def changes(
     after_id: int = Query(0, ge=0, description="return changes with a larger id"),
     kind: str | None = Query(None, pattern="^(entered|left)$"),
     limit: int = Query(100, ge=1, le=1000),
-    session: Session = Depends(get_session),
+    session: Session = Depends(get_session, scope="function"),
     _: Principal = Depends(require("customers.read")),
 ) -> dict[str, Any]:
     """Who entered and left, oldest first; page with ``after_id`` = the last id seen."""
@@ -165,7 +165,7 @@ def changes(
 def export_csv(
     segment_id: int,
     request: Request,
-    session: Session = Depends(get_session),
+    session: Session = Depends(get_session, scope="function"),
     _: Principal = Depends(require("customers.read")),
 ) -> StreamingResponse:
     """The members as CSV (customer id, external id, name, masked phone), streamed."""

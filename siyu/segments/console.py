@@ -105,7 +105,7 @@ def sparkline(sizes: list[int], width: int = SPARK_WIDTH, height: int = SPARK_HE
 def segment_list(
     request: Request,
     user: StaffUser = Depends(permitted(PERMISSION)),
-    session: Session = Depends(get_session),
+    session: Session = Depends(get_session, scope="function"),
 ) -> HTMLResponse:
     items = service.list_segments(session)
     for item in items:
@@ -142,7 +142,7 @@ def save_segment(
     rule: str = Form("", max_length=4000),
     user: StaffUser = Depends(permitted(PERMISSION)),
     _: None = Depends(check_csrf),
-    session: Session = Depends(get_session),
+    session: Session = Depends(get_session, scope="function"),
 ) -> Response:
     try:
         segment = service.create_segment(session, name, rule, created_by=user.username,

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from siyu.customers.models import Customer, Identity
+from siyu.customers.models import Customer, CustomerTag, Identity
 from siyu.events.models import Event, Order
 
 
@@ -234,3 +234,24 @@ def test_openapi_documents_the_wire_shapes(app_client: TestClient) -> None:
     assert "EventIn" in spec["components"]["schemas"]
     assert "/api/v1/events" in spec["paths"]
     assert app_client.get("/docs").status_code == 200
+
+
+def test_a_failed_commit_is_reported_not_answered_200(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch, sessions: sessionmaker[Session]
+) -> None:
+    from sqlalchemy.orm import Session as OrmSession
+
+    cid = client.post("/api/v1/customers", json={"customers": [{"id": "C1"}]}).json()[
+        "customer_ids"][0]
+
+    def failing_commit(self: OrmSession) -> None:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(OrmSession, "commit", failing_commit)
+    with TestClient(client.app, raise_server_exceptions=False) as raw:
+        raw.headers.update(client.headers)
+        r = raw.post(f"/api/v1/customers/{cid}/tags/VIP")
+    monkeypatch.undo()
+    assert r.status_code == 500
+    with sessions() as s:
+        assert s.scalar(select(func.count()).select_from(CustomerTag)) == 0
