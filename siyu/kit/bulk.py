@@ -19,12 +19,17 @@ def bulk_insert(session: Session, table: Table, rows: Sequence[dict[str, Any]]) 
     On SQLite the rows go straight to the driver with the three conversions SQLite needs
     done here (UTC datetimes as SQLAlchemy's text format, JSON, dates): SQLAlchemy's
     per-value type processing is most of the cost of a Core insert (measured: it halves the
-    time of a 10,000-event batch insert and of demo seeding). Other databases use a Core
-    executemany, whose drivers convert natively.
+    time of a 10,000-event batch insert and of demo seeding). On PostgreSQL with psycopg the
+    rows are streamed with ``COPY``, several times faster than an executemany of INSERTs.
+    Both run in the session's current transaction.
     """
     if not rows:
         return
-    if session.get_bind().dialect.name != "sqlite":
+    dialect = session.get_bind().dialect
+    if dialect.name == "postgresql" and dialect.driver == "psycopg":
+        _copy_postgres(session, table, rows)
+        return
+    if dialect.name != "sqlite":
         session.connection().execute(insert(table), list(rows))
         return
     columns = list(rows[0])
@@ -51,6 +56,38 @@ def bulk_insert(session: Session, table: Table, rows: Sequence[dict[str, Any]]) 
     session.connection().exec_driver_sql(
         f'INSERT INTO "{table.name}" ({names}) VALUES ({marks})', params
     )
+
+
+def _copy_postgres(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    from psycopg.types.json import Jsonb
+
+    columns = list(rows[0])
+    converters: list[Callable[[Any], Any] | None] = []
+    for name in columns:
+        col_type = table.c[name].type
+        if isinstance(col_type, JSON):
+            converters.append(Jsonb)
+        elif isinstance(col_type, UTCDateTime):
+            converters.append(_aware_utc)
+        else:
+            converters.append(None)
+    names = ", ".join(f'"{c}"' for c in columns)
+    raw = session.connection().connection.driver_connection
+    if raw is None:
+        raise RuntimeError("no driver connection for COPY")
+    with raw.cursor() as cursor, cursor.copy(
+        f'COPY "{table.name}" ({names}) FROM STDIN'
+    ) as copy:
+        for row in rows:
+            copy.write_row(tuple(
+                value if conv is None or value is None else conv(value)
+                for conv, value in zip(converters, row.values(), strict=True)
+            ))
+
+
+def _aware_utc(value: dt.datetime) -> dt.datetime:
+    # Naive values are UTC (UTCDateTime's rule); timestamptz needs the zone said.
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value
 
 
 def _sqlite_datetime(value: dt.datetime) -> str:
