@@ -103,6 +103,14 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         engine = create_engine(url, connect_args=connect_args, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
+    if url.startswith("postgresql+psycopg"):
+        # psycopg prepares a statement server-side after its fifth run, and PostgreSQL then
+        # may settle on a generic plan made while a table was still small (fresh statistics
+        # lag bulk loads): id lookups turn into sequential scans and ingest slows 20-fold.
+        # Custom plans per execution keep the indexes in use.
+        connect_args = kwargs.pop("connect_args", {})
+        connect_args.setdefault("prepare_threshold", None)
+        kwargs["connect_args"] = connect_args
     kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
