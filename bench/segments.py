@@ -67,6 +67,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--sqlite-db", type=Path,
                         help="measure a copy of this existing SQLite database instead")
+    parser.add_argument("--url", action="append", default=[],
+                        help="measure this existing database in place, as of now (SQLite or "
+                             "PostgreSQL URL, e.g. a 1M demo brand); repeatable; replaces "
+                             "--stores")
     parser.add_argument("--keep", type=Path,
                         help="keep the generated SQLite database at this path")
 
@@ -292,7 +296,7 @@ def _copy(cursor: Any, table: str, columns: list[str], rows: list[tuple[Any, ...
         copy.write(buf.getvalue())
 
 
-def measure(url: str, repeat: int) -> dict[str, Any]:
+def measure(url: str, repeat: int, now: dt.datetime = NOW) -> dict[str, Any]:
     """Time in-process counts of the benchmark rule and the extra rules, and one CLI run."""
     from siyu.segments import service
 
@@ -304,7 +308,7 @@ def measure(url: str, repeat: int) -> dict[str, Any]:
         count = 0
         for _ in range(repeat):
             t0 = time.perf_counter()
-            count = service.count_rule(session, RULE, now=NOW).count
+            count = service.count_rule(session, RULE, now=now).count
             times.append(time.perf_counter() - t0)
         out["count"] = count
         out["median_s"] = round(statistics.median(times), 4)
@@ -312,15 +316,15 @@ def measure(url: str, repeat: int) -> dict[str, Any]:
         out["extra"] = {}
         for rule in EXTRA_RULES:
             t0 = time.perf_counter()
-            c = service.count_rule(session, rule, now=NOW).count
+            c = service.count_rule(session, rule, now=now).count
             out["extra"][rule] = {"count": c, "s": round(time.perf_counter() - t0, 4)}
         if engine.dialect.name == "sqlite":
-            out["plan"] = service.query_plan(session, RULE, now=NOW)
+            out["plan"] = service.query_plan(session, RULE, now=now)
     engine.dispose()
     env = {**os.environ, "SIYU_DATABASE_URL": url}
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "siyu.cli", "segments", "count", RULE,
-                           "--now", NOW.isoformat()], env=env, capture_output=True, text=True,
+                           "--now", now.isoformat()], env=env, capture_output=True, text=True,
                           check=True)
     out["cli_s"] = round(time.perf_counter() - t0, 3)
     out["cli_count"] = int(proc.stdout.strip().splitlines()[-1])
@@ -337,7 +341,13 @@ def _sqlite_copy(source: Path) -> Iterator[str]:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     figures: dict[str, Any] = {"customers": args.customers, "now": NOW.isoformat()}
-    for store in [s.strip() for s in args.stores.split(",") if s.strip()]:
+    for url in args.url:
+        store = url.split(":", 1)[0].split("+", 1)[0]
+        result = measure(url, args.repeat, now=dt.datetime.now(dt.UTC))
+        figures[f"{store}_existing"] = result
+        _report(store, result)
+    stores = [] if args.url else [s.strip() for s in args.stores.split(",") if s.strip()]
+    for store in stores:
         print(f"{store}:", flush=True)
         if store == "sqlite" and args.sqlite_db:
             ctx = _sqlite_copy(args.sqlite_db)
@@ -355,13 +365,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             engine.dispose()
             result = measure(url, args.repeat)
             figures[store] = result
-            print(f"  count {result['count']:,}: median {result['median_s'] * 1000:.0f} ms, "
-                  f"max {result['max_s'] * 1000:.0f} ms; CLI end to end {result['cli_s']:.2f} s",
-                  flush=True)
-            for rule, r in result["extra"].items():
-                print(f"    {r['s'] * 1000:7.0f} ms  {r['count']:>9,}  {rule}", flush=True)
-            if "plan" in result:
-                print("  plan:\n    " + "\n    ".join(result["plan"]), flush=True)
+            _report(store, result)
             if store == "sqlite" and args.keep and not args.sqlite_db:
                 shutil.copyfile(url.removeprefix("sqlite:///"), args.keep)
     return figures
+
+
+def _report(store: str, result: dict[str, Any]) -> None:
+    print(f"{store}: count {result['count']:,}: median {result['median_s'] * 1000:.0f} ms, "
+          f"max {result['max_s'] * 1000:.0f} ms; CLI end to end {result['cli_s']:.2f} s",
+          flush=True)
+    for rule, r in result["extra"].items():
+        print(f"    {r['s'] * 1000:7.0f} ms  {r['count']:>9,}  {rule}", flush=True)
+    if "plan" in result:
+        print("  plan:\n    " + "\n    ".join(result["plan"]), flush=True)

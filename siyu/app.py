@@ -15,6 +15,8 @@ from sqlalchemy.engine import Engine
 from starlette.middleware.sessions import SessionMiddleware
 
 from siyu import __version__
+from siyu.analytics import api as analytics_api
+from siyu.analytics import console as analytics_console
 from siyu.config import Settings, get_settings
 from siyu.customers import api as customers_api
 from siyu.customers.schemas import CustomerIn
@@ -30,7 +32,8 @@ from siyu.segments import console as segments_console
 log = logging.getLogger("siyu")
 
 # Routers of each domain, mounted in this order. Domains add theirs here.
-ROUTERS = [customers_api.router, events_api.router, segments_api.router, segments_console.router]
+ROUTERS = [customers_api.router, events_api.router, segments_api.router, segments_console.router,
+           analytics_api.router, analytics_console.router]
 # Models documented in the OpenAPI components though routes read them from raw JSON.
 DOCUMENTED_MODELS: list[type[BaseModel]] = [CustomerIn, OrderIn, EventIn]
 

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from siyu import __version__
+from siyu.analytics.cli import analytics_app, clv_app, scores_app
 from siyu.auth.cli import apikey_app, user_app
 from siyu.config import Settings
 from siyu.customers.cli import app as customers_app
@@ -26,6 +27,9 @@ app.add_typer(apikey_app, name="apikey")
 app.add_typer(user_app, name="user")
 app.add_typer(customers_app, name="customers")
 app.add_typer(segments_app, name="segments")
+app.add_typer(scores_app, name="scores")
+app.add_typer(clv_app, name="clv")
+app.add_typer(analytics_app, name="analytics")
 app.command("import")(import_command)
 
 

@@ -34,6 +34,7 @@ from siyu.auth.deps import console_user
 from siyu.auth.errors import LoginFailed, RoleForbidden
 from siyu.config import Settings
 from siyu.console.nav import nav_for
+from siyu.console.panels import customer_panels
 from siyu.customers import identity
 from siyu.customers import service as customers
 from siyu.customers.errors import CustomerNotFound
@@ -360,6 +361,7 @@ def customer_detail(
         "timeline_limit": TIMELINE_LIMIT,
         "can_edit_tags": user.can("customers.write"),
         "can_undo_merge": user.can("merges.undo"),
+        "panels": customer_panels(session, view["id"], user.role),
     })
 
 

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from siyu.config import Settings
 from siyu.customers.identity import Resolver
 from siyu.errors import InvalidInput
+from siyu.events import hooks
 from siyu.events.models import Event, Order
 from siyu.events.schemas import EventIn, OrderIn
 from siyu.kit.bulk import bulk_insert
@@ -136,4 +137,5 @@ def _ingest(
     result.accepted = len(rows)
     result.merges = resolver.merges
     result.conflicts = resolver.conflicts
+    hooks.run_after_ingest(session, kind, result.accepted)
     return result

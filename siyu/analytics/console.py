@@ -1,0 +1,116 @@
+"""Console page of the analytics domain: the dashboard (仪表盘) with inline SVG charts.
+
+The page extends the console's ``base.html``; templates live in ``analytics/templates``
+and render through an overlay of the console's Jinja environment (same filters and
+globals). The numbers come from :func:`siyu.analytics.service.summary` and
+:func:`~siyu.analytics.service.ltv_cac`; the charts from :mod:`siyu.kit.charts`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.templating import Jinja2Templates
+from sqlalchemy.orm import Session
+
+from siyu.analytics import service
+from siyu.analytics.config import load_config
+from siyu.console.nav import nav_for, register_nav
+from siyu.console.panels import register_customer_panel
+from siyu.console.routes import ConsoleRoute, StaffUser, check_csrf, csrf_token, permitted
+from siyu.db import utcnow
+from siyu.kit import charts
+from siyu.kit.web import get_session
+
+_HERE = Path(__file__).resolve().parent
+PERMISSION = "analytics.read"
+
+register_nav("仪表盘", "/dashboard", PERMISSION, order=5)
+# Every score with its one-line "why" on the customer 360 page.
+register_customer_panel("scores", "客户评分", service.score_card, "customers.read", order=10,
+                        empty="尚未计算评分（导入数据后自动重算，或运行 siyu scores recompute）")
+
+router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
+
+
+def _templates(request: Request) -> Jinja2Templates:
+    cached: Jinja2Templates | None = getattr(request.app.state, "analytics_templates", None)
+    if cached is None:
+        console_env: jinja2.Environment = request.app.state.console_templates.env
+        loaders: list[jinja2.BaseLoader] = [jinja2.FileSystemLoader(_HERE / "templates")]
+        if console_env.loader is not None:
+            loaders.append(console_env.loader)
+        cached = Jinja2Templates(env=console_env.overlay(loader=jinja2.ChoiceLoader(loaders)))
+        request.app.state.analytics_templates = cached
+    return cached
+
+
+def dashboard_charts(data: dict[str, Any], ltv: dict[str, Any]) -> dict[str, Any]:
+    """The dashboard's charts as SVG markup, from the summary and LTV/CAC reports."""
+    months = data["transitions"]["months"]
+    series = [charts.Series(label, data["transitions"]["series"][stage])
+              for stage, label in (("growth", "成长期"), ("maturity", "成熟期"),
+                                   ("decline", "衰退期"), ("churned", "流失"),
+                                   ("reactivated", "回流"), ("acquisition", "获取期"))]
+    with_cac = [c for c in ltv["channels"] if c["ltv_cac"] is not None]
+    fans = data["true_fans"]
+    return {
+        "lifecycle": charts.bar_chart(
+            [(row["label"], row["count"]) for row in data["by_lifecycle"]],
+            title="各生命周期阶段客户数"),
+        "tiers": charts.bar_chart([(row["tier"], row["count"]) for row in data["by_rfm_tier"]],
+                                  title="各 RFM 分层客户数", color=charts.PALETTE[4]),
+        "audiences": charts.bar_chart(
+            [(row["label"], row["count"]) for row in data["by_audience"]],
+            title="七类人群客户数", color=charts.PALETTE[6]),
+        "fans": charts.progress(fans["count"], fans["goal"], title="铁粉进度", unit=" 位铁粉"),
+        "clv": charts.histogram(
+            [(row["bucket"], row["count"]) for row in data["clv_distribution"]["buckets"]],
+            title="CLV 分布(客户数)"),
+        "transitions": charts.stacked_bar_chart(
+            [m[2:] for m in months], series, title="每月生命周期阶段变化"),
+        "ltv": charts.bar_chart([(c["channel"], c["ltv"]) for c in ltv["channels"]],
+                                title="各获客渠道 LTV", color=charts.PALETTE[1],
+                                value_format="¥{}"),
+        "ltv_cac": charts.bar_chart([(c["channel"], c["ltv_cac"]) for c in with_cac],
+                                    title="各获客渠道 LTV/CAC", color=charts.PALETTE[2],
+                                    value_format="{} 倍") if with_cac else None,
+    }
+
+
+@router.get("/dashboard")
+def dashboard(
+    request: Request,
+    user: StaffUser = Depends(permitted(PERMISSION)),
+    session: Session = Depends(get_session),
+) -> HTMLResponse:
+    config = load_config()
+    data = service.summary(session, config, now=utcnow(),
+                           timezone=request.app.state.settings.timezone)
+    ltv = service.ltv_cac(session, config)
+    context = {"user": user, "nav": nav_for(user.role, request.url.path),
+               "csrf_token": csrf_token(request), "flash": request.session.pop("flash", None),
+               "data": data, "ltv": ltv, "charts": dashboard_charts(data, ltv),
+               "can_recompute": user.can("customers.write")}
+    response = _templates(request).TemplateResponse(request, "analytics/dashboard.html",
+                                                    context)
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Frame-Options"] = "DENY"
+    return response
+
+
+@router.post("/dashboard/recompute")
+def recompute(
+    request: Request,
+    _user: StaffUser = Depends(permitted("customers.write")),
+    _csrf: None = Depends(check_csrf),
+    session: Session = Depends(get_session),
+) -> RedirectResponse:
+    service.request_recompute(session)
+    request.session["flash"] = {"kind": "ok",
+                                "text": "已提交重新计算,后台完成后刷新本页即可看到最新数据"}
+    return RedirectResponse("/dashboard", status_code=303)

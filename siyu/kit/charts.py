@@ -1,0 +1,223 @@
+"""Small server-side SVG charts for the console: bar, stacked bar, line, histogram, funnel
+and progress. Each function returns safe inline ``<svg>`` markup (``markupsafe.Markup``)
+with the numbers written as text, so pages need no JavaScript and tests can read values.
+
+Every label and title is escaped; sizes are in CSS pixels and the SVG scales to its
+container (``viewBox`` + ``width="100%"``). Colours come from one palette; series keep
+their colour across charts when given in the same order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from markupsafe import Markup, escape
+
+PALETTE: tuple[str, ...] = ("#2563eb", "#16a34a", "#f59e0b", "#dc2626", "#7c3aed", "#0891b2",
+                            "#db2777", "#65a30d", "#ea580c", "#475569")
+_TEXT = "#334155"
+_GRID = "#e2e8f0"
+_FONT = 'font-family="system-ui, sans-serif"'
+
+
+@dataclass(frozen=True)
+class Series:
+    """A named series of values, one per category."""
+
+    name: str
+    values: Sequence[float]
+    color: str | None = None
+
+
+def _fmt(value: float) -> str:
+    if value == int(value):
+        return f"{int(value):,}"
+    return f"{value:,.1f}" if abs(value) >= 10 else f"{value:,.2f}"
+
+
+def _svg(width: int, height: int, body: list[str], *, title: str, css_class: str) -> Markup:
+    head = (f'<svg xmlns="http://www.w3.org/2000/svg" class="chart {escape(css_class)}" '
+            f'viewBox="0 0 {width} {height}" width="100%" role="img" '
+            f'aria-label="{escape(title)}" {_FONT} font-size="12">'
+            f"<title>{escape(title)}</title>")
+    return Markup(head + "".join(body) + "</svg>")
+
+
+def _nice_max(value: float) -> float:
+    """A round axis maximum at or above ``value`` (1, 2, 2.5 or 5 times a power of ten)."""
+    if value <= 0:
+        return 1.0
+    power = 10 ** len(str(int(value))) / 10 if value >= 1 else 1.0
+    for step in (1, 2, 2.5, 5, 10):
+        if step * power >= value:
+            return step * power
+    return 10 * power
+
+
+def bar_chart(items: Sequence[tuple[str, float]], *, title: str, width: int = 560,
+              bar_height: int = 26, label_width: int = 110, color: str = PALETTE[0],
+              value_format: str = "{}") -> Markup:
+    """Horizontal bars, one per ``(label, value)``, each with its value at the end."""
+    gap = 8
+    height = max(len(items), 1) * (bar_height + gap) + gap
+    top = max((v for _, v in items), default=0.0)
+    span = width - label_width - 70
+    body: list[str] = []
+    for i, (label, value) in enumerate(items):
+        y = gap + i * (bar_height + gap)
+        length = 0.0 if top <= 0 else span * value / top
+        body.append(
+            f'<g class="bar" data-label="{escape(label)}" data-value="{_fmt(value)}">'
+            f'<text x="{label_width - 8}" y="{y + bar_height / 2 + 4:.1f}" text-anchor="end" '
+            f'fill="{_TEXT}">{escape(label)}</text>'
+            f'<rect x="{label_width}" y="{y}" width="{length:.1f}" height="{bar_height}" '
+            f'rx="3" fill="{escape(color)}"/>'
+            f'<text class="value" x="{label_width + length + 6:.1f}" '
+            f'y="{y + bar_height / 2 + 4:.1f}" fill="{_TEXT}">'
+            f"{escape(value_format.format(_fmt(value)))}</text></g>")
+    return _svg(width, height, body, title=title, css_class="bar-chart")
+
+
+def _legend(series: Sequence[Series], x: float, y: float) -> list[str]:
+    out = []
+    for i, s in enumerate(series):
+        color = s.color or PALETTE[i % len(PALETTE)]
+        cx = x + i * 92
+        out.append(f'<g class="legend-item"><rect x="{cx:.1f}" y="{y - 9:.1f}" width="10" '
+                   f'height="10" rx="2" fill="{escape(color)}"/>'
+                   f'<text x="{cx + 14:.1f}" y="{y:.1f}" fill="{_TEXT}">{escape(s.name)}</text>'
+                   "</g>")
+    return out
+
+
+def stacked_bar_chart(categories: Sequence[str], series: Sequence[Series], *, title: str,
+                      width: int = 640, height: int = 260) -> Markup:
+    """Vertical bars per category, stacked by series; each bar's total is written on top."""
+    left, right, top, bottom = 44, 12, 30, 40
+    plot_w, plot_h = width - left - right, height - top - bottom
+    n = max(len(categories), 1)
+    totals = [sum(s.values[i] for s in series) for i in range(len(categories))]
+    axis = _nice_max(max(totals, default=0.0))
+    slot = plot_w / n
+    bar_w = max(min(slot * 0.6, 48), 2)
+    body = _legend(series, left, 14)
+    for frac in (0, 0.5, 1):
+        y = top + plot_h * (1 - frac)
+        body.append(f'<line x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}" '
+                    f'stroke="{_GRID}"/><text x="{left - 6}" y="{y + 4:.1f}" '
+                    f'text-anchor="end" fill="{_TEXT}">{_fmt(axis * frac)}</text>')
+    for i, category in enumerate(categories):
+        x = left + i * slot + (slot - bar_w) / 2
+        base: float = top + plot_h
+        parts = []
+        for j, s in enumerate(series):
+            value = s.values[i]
+            if value <= 0:
+                continue
+            h = plot_h * value / axis
+            base -= h
+            color = s.color or PALETTE[j % len(PALETTE)]
+            parts.append(f'<rect x="{x:.1f}" y="{base:.1f}" width="{bar_w:.1f}" '
+                         f'height="{h:.1f}" fill="{escape(color)}">'
+                         f"<title>{escape(category)} {escape(s.name)}: {_fmt(value)}</title>"
+                         "</rect>")
+        body.append(
+            f'<g class="stack" data-label="{escape(category)}" data-value="{_fmt(totals[i])}">'
+            + "".join(parts)
+            + f'<text class="value" x="{x + bar_w / 2:.1f}" y="{base - 4:.1f}" '
+              f'text-anchor="middle" fill="{_TEXT}">{_fmt(totals[i])}</text>'
+            + f'<text x="{x + bar_w / 2:.1f}" y="{height - bottom + 16:.1f}" '
+              f'text-anchor="middle" fill="{_TEXT}">{escape(category)}</text></g>')
+    return _svg(width, height, body, title=title, css_class="stacked-bar-chart")
+
+
+def line_chart(categories: Sequence[str], series: Sequence[Series], *, title: str,
+               width: int = 640, height: int = 240) -> Markup:
+    """One polyline per series over the categories, with a dot and value at each point."""
+    left, right, top, bottom = 44, 12, 30, 40
+    plot_w, plot_h = width - left - right, height - top - bottom
+    axis = _nice_max(max((v for s in series for v in s.values), default=0.0))
+    step = plot_w / max(len(categories) - 1, 1)
+    body = _legend(series, left, 14)
+    for frac in (0, 0.5, 1):
+        y = top + plot_h * (1 - frac)
+        body.append(f'<line x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}" '
+                    f'stroke="{_GRID}"/><text x="{left - 6}" y="{y + 4:.1f}" '
+                    f'text-anchor="end" fill="{_TEXT}">{_fmt(axis * frac)}</text>')
+    for i, category in enumerate(categories):
+        body.append(f'<text x="{left + i * step:.1f}" y="{height - bottom + 16:.1f}" '
+                    f'text-anchor="middle" fill="{_TEXT}">{escape(category)}</text>')
+    for j, s in enumerate(series):
+        color = escape(s.color or PALETTE[j % len(PALETTE)])
+        points = [(left + i * step, top + plot_h * (1 - v / axis)) for i, v in enumerate(s.values)]
+        path = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
+        dots = "".join(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{color}">'
+                       f"<title>{escape(s.name)} {escape(categories[i])}: {_fmt(s.values[i])}"
+                       "</title></circle>" for i, (x, y) in enumerate(points))
+        body.append(f'<g class="line" data-label="{escape(s.name)}">'
+                    f'<polyline points="{path}" fill="none" stroke="{color}" '
+                    f'stroke-width="2"/>{dots}</g>')
+    return _svg(width, height, body, title=title, css_class="line-chart")
+
+
+def histogram(buckets: Sequence[tuple[str, float]], *, title: str, width: int = 640,
+              height: int = 240, color: str = PALETTE[5]) -> Markup:
+    """Adjacent vertical bars, one per ``(bucket label, count)``, counts written on top."""
+    left, right, top, bottom = 12, 12, 22, 40
+    plot_w, plot_h = width - left - right, height - top - bottom
+    top_value = max((v for _, v in buckets), default=0.0)
+    slot = plot_w / max(len(buckets), 1)
+    body = []
+    for i, (label, value) in enumerate(buckets):
+        h = 0.0 if top_value <= 0 else plot_h * value / top_value
+        x = left + i * slot
+        y = top + plot_h - h
+        body.append(
+            f'<g class="bin" data-label="{escape(label)}" data-value="{_fmt(value)}">'
+            f'<rect x="{x + 1:.1f}" y="{y:.1f}" width="{slot - 2:.1f}" height="{h:.1f}" '
+            f'fill="{escape(color)}"/>'
+            f'<text class="value" x="{x + slot / 2:.1f}" y="{y - 4:.1f}" text-anchor="middle" '
+            f'fill="{_TEXT}">{_fmt(value)}</text>'
+            f'<text x="{x + slot / 2:.1f}" y="{height - bottom + 16:.1f}" '
+            f'text-anchor="middle" fill="{_TEXT}">{escape(label)}</text></g>')
+    return _svg(width, height, body, title=title, css_class="histogram")
+
+
+def funnel(stages: Sequence[tuple[str, float]], *, title: str, width: int = 560,
+           step_height: int = 40) -> Markup:
+    """Centred bars narrowing with the values, each with its count and the share of the
+    first stage."""
+    height = max(len(stages), 1) * (step_height + 6) + 6
+    first = stages[0][1] if stages else 0.0
+    body = []
+    for i, (label, value) in enumerate(stages):
+        share = 0.0 if first <= 0 else value / first
+        w = max(width * 0.9 * share, 4.0)
+        x = (width - w) / 2
+        y = 6 + i * (step_height + 6)
+        body.append(
+            f'<g class="funnel-step" data-label="{escape(label)}" data-value="{_fmt(value)}">'
+            f'<rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="{step_height}" rx="4" '
+            f'fill="{PALETTE[i % len(PALETTE)]}" opacity="0.85"/>'
+            f'<text class="value" x="{width / 2:.1f}" y="{y + step_height / 2 + 4:.1f}" '
+            f'text-anchor="middle" fill="#0f172a">{escape(label)} {_fmt(value)}'
+            f"({share:.0%})</text></g>")
+    return _svg(width, height, body, title=title, css_class="funnel")
+
+
+def progress(value: float, goal: float, *, title: str, width: int = 560,
+             unit: str = "") -> Markup:
+    """A progress bar of ``value`` towards ``goal`` with "value / goal (percent)"."""
+    height = 56
+    share = 0.0 if goal <= 0 else min(value / goal, 1.0)
+    inner = width - 4
+    label = f"{_fmt(value)} / {_fmt(goal)}{unit}({share:.1%})"
+    body = [
+        f'<g class="progress" data-value="{_fmt(value)}" data-goal="{_fmt(goal)}">'
+        f'<rect x="2" y="24" width="{inner}" height="22" rx="11" fill="{_GRID}"/>'
+        f'<rect x="2" y="24" width="{max(inner * share, 0):.1f}" height="22" rx="11" '
+        f'fill="{PALETTE[1]}"/>'
+        f'<text class="value" x="2" y="16" fill="{_TEXT}" font-size="14">{escape(label)}'
+        "</text></g>"]
+    return _svg(width, height, body, title=title, css_class="progress-chart")
