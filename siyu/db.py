@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import orjson
 from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, event, func
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Engine, create_engine
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -85,6 +86,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA cache_size=-65536")
     cursor.execute("PRAGMA temp_store=MEMORY")
+    # Reads of a large database go through the OS page cache without a copy per page.
+    cursor.execute("PRAGMA mmap_size=8589934592")
     cursor.close()
 
 
@@ -133,3 +136,27 @@ def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+T = TypeVar("T")
+
+
+def run_unit(factory: sessionmaker[Session], fn: Callable[[Session], T], retries: int = 2) -> T:
+    """Run ``fn`` in its own transaction and commit; retry when a concurrent writer won a
+    race on a unique key (two batches creating the same identity at once)."""
+    for attempt in range(retries + 1):
+        session = factory()
+        try:
+            result = fn(session)
+            session.commit()
+            return result
+        except IntegrityError:
+            session.rollback()
+            if attempt == retries:
+                raise
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+    raise AssertionError("unreachable")

@@ -11,9 +11,7 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from siyu.analytics import service
 from siyu.analytics.config import load_config
-from siyu.analytics.timeutil import local_midnight
 from siyu.db import utcnow
 from siyu.kit.cli import console, err_console, handle_errors, open_env, print_json
 from siyu.kit.timeutil import as_aware
@@ -44,6 +42,8 @@ def _as_of(value: str | None, timezone: str) -> dt.datetime:
     text = value.strip()
     if len(text) == 10:
         day = _parse_date(text, "--now")
+        from siyu.analytics.timeutil import local_midnight  # numpy: loaded when used
+
         return local_midnight(day + dt.timedelta(days=1), timezone) - dt.timedelta(
             microseconds=1)
     try:
@@ -63,6 +63,7 @@ def recompute(
 ) -> None:
     """Recompute every active customer's scores (for cron; the worker also runs it after
     ingest) and queue a refresh of the saved segments."""
+    from siyu.analytics import service  # numpy/scipy: loaded when used
     from siyu.segments import service as segments
 
     config = load_config()
@@ -96,6 +97,7 @@ def recompute(
 def show(customer_id: Annotated[int, typer.Argument(help="customer id")],
          as_json: JsonOpt = False) -> None:
     """Show one customer's scores with the reason for each."""
+    from siyu.analytics import service  # numpy/scipy: loaded when used
     env = open_env()
     with env.session() as session:
         if as_json:
@@ -124,6 +126,7 @@ def fit(
 ) -> None:
     """Fit BG/NBD and Gamma-Gamma on the purchases in the database and make the model
     active for the CLV scores."""
+    from siyu.analytics import service  # numpy/scipy: loaded when used
     if time_unit not in ("day", "week"):
         raise typer.BadParameter(f"must be 'day' or 'week', not {time_unit!r}",
                                  param_hint="--time-unit")
@@ -160,6 +163,7 @@ def fit(
 @handle_errors
 def models(as_json: JsonOpt = False) -> None:
     """List the fitted CLV models, newest first."""
+    from siyu.analytics import service  # numpy/scipy: loaded when used
     env = open_env()
     with env.session() as session:
         rows = service.list_models(session)
@@ -181,6 +185,7 @@ def models(as_json: JsonOpt = False) -> None:
 @handle_errors
 def ltv_cac(as_json: JsonOpt = False) -> None:
     """LTV and CAC per acquisition channel (acquisition costs from SIYU_SCORING_CONFIG)."""
+    from siyu.analytics import service  # numpy/scipy: loaded when used
     config = load_config()
     env = open_env()
     with env.session() as session:
@@ -203,6 +208,7 @@ def ltv_cac(as_json: JsonOpt = False) -> None:
 @handle_errors
 def summary(as_json: JsonOpt = False) -> None:
     """The dashboard's numbers: stages, tiers, audiences, true fans, CLV distribution."""
+    from siyu.analytics import service  # numpy/scipy: loaded when used
     config = load_config()
     env = open_env()
     with env.session() as session:

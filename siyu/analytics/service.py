@@ -27,14 +27,15 @@ from siyu.analytics import scoring
 from siyu.analytics.config import ScoringConfig
 from siyu.analytics.errors import ClvFitFailed, InvalidClvRequest, ScoresNotComputed
 from siyu.analytics.models import ClvModel
+from siyu.analytics.schedule import (  # noqa: F401  (part of this module's interface)
+    RECOMPUTE_BUCKET_SECONDS,
+    RECOMPUTE_JOB,
+    request_recompute,
+    schedule_recompute,
+)
 from siyu.analytics.timeutil import NO_DAY, day_of, local_days, local_midnight
-from siyu.db import session_scope, utcnow
+from siyu.db import session_scope
 from siyu.errors import InvalidInput
-from siyu.events.hooks import register_after_ingest
-from siyu.jobs import service as jobs
-
-RECOMPUTE_JOB = "analytics.recompute_scores"
-RECOMPUTE_BUCKET_SECONDS = 600
 
 Progress = Callable[[str, int, int], None]
 """``progress(step, completed, total)``: called as recomputation advances."""
@@ -301,38 +302,6 @@ def _recompute(session: Session, *, now: dt.datetime, config: ScoringConfig, tim
         customers=n, buyers=int(buyer.sum()), true_fans=int(scores.is_true_fan.sum()),
         transitions=len(transitions), clv_model_id=model.id if model else None,
         seconds=time.perf_counter() - started, by_lifecycle=counts)
-
-
-def schedule_recompute(session: Session, *, now: dt.datetime | None = None) -> str:
-    """Ask for a recomputation after new orders or events, in the caller's transaction.
-
-    All requests within one 10-minute bucket share a dedup key, and the job runs when the
-    bucket ends, so a stream of ingests costs one recomputation per bucket. Returns the key.
-    """
-    moment = now or utcnow()
-    bucket = int(moment.timestamp() // RECOMPUTE_BUCKET_SECONDS)
-    key = f"{RECOMPUTE_JOB}:{bucket}"
-    run_at = dt.datetime.fromtimestamp((bucket + 1) * RECOMPUTE_BUCKET_SECONDS, dt.UTC)
-    jobs.enqueue(session, RECOMPUTE_JOB, {}, dedup_key=key, run_at=run_at)
-    return key
-
-
-def _after_ingest(session: Session, kind: str, accepted: int) -> None:
-    if accepted:
-        schedule_recompute(session)
-
-
-# New orders and events bring a recomputation at the end of the current 10-minute bucket.
-register_after_ingest("analytics.schedule_recompute", _after_ingest)
-
-
-def request_recompute(session: Session, *, now: dt.datetime | None = None) -> dict[str, Any]:
-    """Queue a recomputation to run now (deduplicated per minute, so repeated clicks queue
-    one job)."""
-    moment = now or utcnow()
-    key = f"{RECOMPUTE_JOB}:manual:{int(moment.timestamp() // 60)}"
-    jobs.enqueue(session, RECOMPUTE_JOB, {}, dedup_key=key, run_at=moment)
-    return {"queued": True, "job": RECOMPUTE_JOB, "dedup_key": key}
 
 
 # -- CLV fitting --------------------------------------------------------------------------------

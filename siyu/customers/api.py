@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session
 from siyu.auth.deps import Principal, require
 from siyu.config import Settings
 from siyu.customers import identity, service
-from siyu.kit.web import get_session, read_batch, run_unit
+from siyu.db import run_unit
+from siyu.kit.web import get_session, read_batch
 
 router = APIRouter(prefix="/api/v1", tags=["customers"])
 

@@ -63,6 +63,28 @@ def _seed(env: Env, customers: int, seed: int, now: str | None) -> generator.See
     return result
 
 
+HISTORY_MAX_CUSTOMERS = 100_000
+
+
+def _customers_of(env: Env) -> int:
+    from sqlalchemy import func, select
+
+    from siyu.customers.models import Customer
+
+    with env.session() as session:
+        return int(session.scalar(select(func.count()).select_from(Customer)) or 0)
+
+
+def _month_ends(now: dt.datetime, months: int) -> list[dt.datetime]:
+    """The last ``months`` month ends before ``now`` (UTC midnights), oldest first."""
+    first = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    ends = []
+    for _ in range(months):
+        ends.append(first - dt.timedelta(seconds=1))
+        first = (first - dt.timedelta(days=1)).replace(day=1)
+    return sorted(ends)
+
+
 def _score(env: Env, as_of: dt.datetime | None) -> None:
     """Fit the CLV model on the demo's purchases and compute every customer's scores, so the
     dashboard, the 360 score card and score-based segments show something from the start."""
@@ -94,8 +116,15 @@ def _score(env: Env, as_of: dt.datetime | None) -> None:
             bar.update(task, description=f"{_SCORE_STEPS}: {step}", completed=done,
                        total=total)
 
-        result = analytics.recompute_scores(env.sessions, now=now, config=load_config(),
-                                            timezone=env.settings.timezone, progress=report)
+        config = load_config()
+        # A small demo gets a score history: month ends of the last half year, then now, so
+        # the dashboard's stage transitions have something to show. A large one (a load test)
+        # is scored once.
+        history = [] if _customers_of(env) > HISTORY_MAX_CUSTOMERS else _month_ends(now, 6)
+        for moment in [*history, now]:
+            result = analytics.recompute_scores(env.sessions, now=moment, config=config,
+                                                timezone=env.settings.timezone,
+                                                progress=report)
     console.print(f"scored {result.customers:,} customers in "
                   f"{time.perf_counter() - started:.1f} s ({clv}; {result.true_fans:,} true fans)",
                   highlight=False)

@@ -9,8 +9,9 @@ from fastapi.concurrency import run_in_threadpool
 
 from siyu.auth.deps import Principal, require
 from siyu.config import Settings
+from siyu.db import run_unit
 from siyu.events import service
-from siyu.kit.web import read_batch, run_unit
+from siyu.kit.web import read_batch
 
 router = APIRouter(prefix="/api/v1", tags=["ingest"])
 

@@ -21,11 +21,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from siyu.config import Settings
 from siyu.customers import service as customers_service
 from siyu.customers.models import IDENTITY_KINDS
+from siyu.db import run_unit
 from siyu.errors import InvalidInput
 from siyu.events import service as events_service
 from siyu.kit.perf import paused_gc
 from siyu.kit.validation import RecordError
-from siyu.kit.web import run_unit
 
 ImportKind = Literal["customers", "orders", "events"]
 CHUNK = 2000

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from collections.abc import Iterator
+from typing import Any
 
 import orjson
 from fastapi import Request
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from siyu.errors import InvalidInput, PayloadTooLarge, SiyuError
 from siyu.kit.perf import paused_gc
-
-T = TypeVar("T")
 
 
 def get_session(request: Request) -> Iterator[Session]:
@@ -34,27 +31,6 @@ def get_session(request: Request) -> Iterator[Session]:
         raise
     finally:
         session.close()
-
-
-def run_unit(factory: sessionmaker[Session], fn: Callable[[Session], T], retries: int = 2) -> T:
-    """Run ``fn`` in its own transaction and commit; retry when a concurrent writer won a
-    race on a unique key (two batches creating the same identity at once)."""
-    for attempt in range(retries + 1):
-        session = factory()
-        try:
-            result = fn(session)
-            session.commit()
-            return result
-        except IntegrityError:
-            session.rollback()
-            if attempt == retries:
-                raise
-        except BaseException:
-            session.rollback()
-            raise
-        finally:
-            session.close()
-    raise AssertionError("unreachable")
 
 
 class InvalidJson(SiyuError):
