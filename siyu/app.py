@@ -17,6 +17,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from siyu import __version__
 from siyu.analytics import api as analytics_api
 from siyu.analytics import console as analytics_console
+from siyu.channels import api as channels_api
 from siyu.config import Settings, get_settings
 from siyu.customers import api as customers_api
 from siyu.customers.schemas import CustomerIn
@@ -28,12 +29,14 @@ from siyu.kit.validation import field_errors
 from siyu.kit.web import BodySizeLimit
 from siyu.segments import api as segments_api
 from siyu.segments import console as segments_console
+from siyu.service import api as service_api
 
 log = logging.getLogger("siyu")
 
 # Routers of each domain, mounted in this order. Domains add theirs here.
 ROUTERS = [customers_api.router, events_api.router, segments_api.router, segments_console.router,
-           analytics_api.router, analytics_console.router]
+           channels_api.router, analytics_api.router, analytics_console.router,
+           service_api.router]
 # Models documented in the OpenAPI components though routes read them from raw JSON.
 DOCUMENTED_MODELS: list[type[BaseModel]] = [CustomerIn, OrderIn, EventIn]
 

@@ -9,9 +9,11 @@ import typer
 from siyu import __version__
 from siyu.analytics.cli import analytics_app, clv_app, scores_app
 from siyu.auth.cli import apikey_app, user_app
+from siyu.channels.cli import app as channels_app
 from siyu.config import Settings
 from siyu.customers.cli import app as customers_app
 from siyu.events.cli import import_command
+from siyu.kb.cli import kb_app, nlu_app
 from siyu.kit.cli import console, handle_errors, open_env
 from siyu.segments.cli import app as segments_app
 
@@ -30,6 +32,9 @@ app.add_typer(segments_app, name="segments")
 app.add_typer(scores_app, name="scores")
 app.add_typer(clv_app, name="clv")
 app.add_typer(analytics_app, name="analytics")
+app.add_typer(channels_app, name="channels")
+app.add_typer(kb_app, name="kb")
+app.add_typer(nlu_app, name="nlu")
 app.command("import")(import_command)
 
 

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from typing import Any, ClassVar, TypeVar
 
 import orjson
-from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, event, func
+from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, event, func, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Engine, create_engine
 from sqlalchemy.exc import IntegrityError
@@ -160,3 +160,17 @@ def run_unit(factory: sessionmaker[Session], fn: Callable[[Session], T], retries
         finally:
             session.close()
     raise AssertionError("unreachable")
+
+
+def refresh_statistics(session: Session, tables: list[str] | None = None) -> None:
+    """Update the planner's statistics after a bulk load or rewrite.
+
+    PostgreSQL's autovacuum may be off or lag behind a bulk load, and a planner that still
+    thinks a table is empty picks sequential scans for lookups; so bulk paths call this.
+    SQLite runs ``PRAGMA optimize``, which re-analyses only where it helps.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        names = ", ".join(f'"{t}"' for t in tables) if tables else ""
+        session.execute(text(f"ANALYZE {names}"))
+    else:
+        session.execute(text("PRAGMA optimize"))

@@ -2,20 +2,26 @@
 
 from siyu.analytics import models as analytics_models
 from siyu.auth import models as auth_models
+from siyu.channels import models as channel_models
 from siyu.customers import models as customer_models
 from siyu.db import Base
 from siyu.events import models as event_models
 from siyu.jobs import models as job_models
+from siyu.kb import models as kb_models
 from siyu.segments import models as segment_models
+from siyu.service import models as service_models
 
 metadata = Base.metadata
 
 __all__ = [
     "analytics_models",
     "auth_models",
+    "channel_models",
     "customer_models",
     "event_models",
     "job_models",
+    "kb_models",
     "metadata",
     "segment_models",
+    "service_models",
 ]

@@ -34,7 +34,7 @@ from siyu.analytics.schedule import (  # noqa: F401  (part of this module's inte
     schedule_recompute,
 )
 from siyu.analytics.timeutil import NO_DAY, day_of, local_days, local_midnight
-from siyu.db import session_scope
+from siyu.db import refresh_statistics, session_scope
 from siyu.errors import InvalidInput
 
 Progress = Callable[[str, int, int], None]
@@ -294,6 +294,7 @@ def _recompute(session: Session, *, now: dt.datetime, config: ScoringConfig, tim
     repo.replace_scores(session, facts.customer_id, previous["customer"].astype(np.int64),
                         zip(*columns, strict=True))
     repo.add_transitions(session, transitions)
+    refresh_statistics(session, ["customer_scores", "stage_transitions"])
     progress("写入评分", 5, 5)
     counts = {stage: 0 for stage in scoring.LIFECYCLE_STAGES}
     for stage in scores.lifecycle:

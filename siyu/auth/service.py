@@ -29,7 +29,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
                         "merges.undo",
                         "segments.write", "service.agent", "analytics.read", "kb.write"}),
     "operator": frozenset({"customers.read", "customers.write", "segments.write",
-                           "analytics.read"}),
+                           "analytics.read", "service.agent", "kb.write"}),
     "agent": frozenset({"customers.read", "service.agent"}),
     "analyst": frozenset({"customers.read", "analytics.read"}),
 }

@@ -50,6 +50,7 @@ def _seed(env: Env, customers: int, seed: int, now: str | None) -> generator.See
                   f"({result.merges} merges, {result.conflicts} conflicts to review)",
                   highlight=False)
     _score(env, generator.parse_now(now))
+    _knowledge_base(env)
     with env.session() as session:
         counts = generator.table_counts(session)
     console.print("  " + ", ".join(f"{name} {n:,}" for name, n in counts.items()),
@@ -83,6 +84,17 @@ def _month_ends(now: dt.datetime, months: int) -> list[dt.datetime]:
         ends.append(first - dt.timedelta(seconds=1))
         first = (first - dt.timedelta(days=1)).replace(day=1)
     return sorted(ends)
+
+
+def _knowledge_base(env: Env) -> None:
+    """The service desk's knowledge base for the demo brand, trained."""
+    from siyu.kb.demo import seed_demo_kb
+
+    with console.status("训练客服机器人意图模型…"), env.session() as session:
+        report = seed_demo_kb(session)
+    if report is not None:
+        console.print(f"knowledge base: {report.intents} intents, {report.examples} examples, "
+                      f"trained in {report.seconds:.1f} s", highlight=False)
 
 
 def _score(env: Env, as_of: dt.datetime | None) -> None:

@@ -83,7 +83,7 @@ from siyu.customers.models import (
     Referral,
     Tag,
 )
-from siyu.db import Base, session_scope
+from siyu.db import Base, refresh_statistics, session_scope
 from siyu.demo import catalog
 from siyu.demo.chunk import Chunk, Context, generate_chunk
 from siyu.demo.showcase import RESERVED_PHONES, VIP_ACQUIRED_DAYS_AGO, build_showcase
@@ -251,6 +251,7 @@ def seed_demo(
                                          customers)
     with session_scope(sessions) as session:
         _fix_sequences(session)
+        refresh_statistics(session)  # the linking below looks identities up by index
     merges, conflicts = _link(sessions, settings, links, conflict_orders, report)
     return SeedResult(customers=customers, seconds=time.perf_counter() - started, rows=counts,
                       merges=merges, conflicts=conflicts, staff=staff, password=password)

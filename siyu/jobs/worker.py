@@ -17,7 +17,8 @@ from siyu.jobs import service
 log = logging.getLogger("siyu.jobs")
 
 # Domains with job handlers; each module registers its handlers with @service.job on import.
-TASK_MODULES: list[str] = ["siyu.segments.tasks", "siyu.analytics.tasks"]
+TASK_MODULES: list[str] = ["siyu.segments.tasks", "siyu.channels.tasks", "siyu.analytics.tasks",
+                           "siyu.service.tasks"]
 
 
 def load_tasks() -> None:

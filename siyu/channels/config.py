@@ -1,0 +1,67 @@
+"""Channel settings that live beside the shared :class:`siyu.config.Settings`.
+
+The WeCom callback credentials (``SIYU_WECOM_CORP_ID``, ``SIYU_WECOM_TOKEN``,
+``SIYU_WECOM_AES_KEY``, ``SIYU_WECOM_MAX_SKEW_SECONDS``, ``SIYU_WECOM_API_BASE``,
+``SIYU_WECOM_CORP_SECRET``) are fields of the shared settings; what only the channels need is
+read here, with the same ``SIYU_`` prefix:
+
+* ``SIYU_WECOM_AGENT_ID``: the self-built app used by ``message/send`` when the inbound
+  message did not say which app it came through.
+* ``SIYU_WECOM_KF_OPEN_KFID`` / ``SIYU_WECOM_KF_SECRET``: the 微信客服 account and its secret,
+  used to answer external contacts with ``kf/send_msg`` (the secret defaults to the corp
+  secret).
+* ``SIYU_WEBCHAT_SECRET``: the HMAC key brand sites sign web chat tokens with.
+* ``SIYU_WEBCHAT_DEMO``: ``1`` opens ``/chat/demo`` (set by ``siyu demo``).
+* ``SIYU_SMS_URL`` / ``SIYU_SMS_TOKEN``: the generic JSON SMS provider for phone verification.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ChannelSettings(BaseSettings):
+    """Configuration of the channel adapters; every field is ``SIYU_<NAME>`` in the env."""
+
+    model_config = SettingsConfigDict(env_prefix="SIYU_", env_file=None, extra="ignore")
+
+    wecom_agent_id: str = ""
+    wecom_kf_open_kfid: str = ""
+    wecom_kf_secret: SecretStr = SecretStr("")
+    wecom_timeout_seconds: float = Field(default=10.0, gt=0)
+
+    webchat_secret: SecretStr = SecretStr("")
+    webchat_demo: bool = False
+    # How long a chat session (after token, code or demo pick) stays valid.
+    webchat_session_seconds: int = Field(default=12 * 3600, ge=60)
+    # Longest lifetime a brand token may claim: a token valid for a year is a password.
+    webchat_token_max_seconds: int = Field(default=7 * 24 * 3600, ge=60)
+    webchat_max_text: int = Field(default=2000, ge=1)
+
+    sms_url: str = ""
+    sms_token: SecretStr = SecretStr("")
+    sms_timeout_seconds: float = Field(default=10.0, gt=0)
+    sms_code_ttl_seconds: int = Field(default=300, ge=30)
+    sms_code_max_attempts: int = Field(default=5, ge=1)
+    # At most one code per phone per resend interval, and so many per phone per hour.
+    sms_resend_seconds: int = Field(default=60, ge=0)
+    sms_codes_per_hour: int = Field(default=5, ge=1)
+
+
+@lru_cache
+def get_channel_settings() -> ChannelSettings:
+    """The process-wide channel settings, read once from the environment."""
+    return ChannelSettings()
+
+
+def channel_settings_of(state: Any) -> ChannelSettings:
+    """The channel settings of an app (``app.state``): tests set ``channel_settings`` there;
+    otherwise the environment's."""
+    value = getattr(state, "channel_settings", None)
+    if isinstance(value, ChannelSettings):
+        return value
+    return get_channel_settings()

@@ -1,0 +1,159 @@
+"""The channels' one door into the service desk (``siyu.service``): conversations and messages.
+
+Everything the channels read or write of the service domain goes through this module, so
+the contract between the two is in one place:
+
+* inbound: :func:`receive_inbound` is ``siyu.service.service.receive_inbound`` (stores a
+  customer message once per (channel, external id) and enqueues the bot after commit);
+* outbound: the service stores replies as messages with status ``queued`` and enqueues
+  ``channels.deliver``; the channels read them with :func:`load_outbound`, set their status
+  with :func:`set_message_status` and stream them to the web chat with
+  :func:`customer_messages`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from siyu.customers.identity import IdentityRef
+from siyu.customers.models import Identity
+
+
+@dataclass(frozen=True)
+class OutboundMessage:
+    """A reply waiting to go out on its channel."""
+
+    id: int
+    conversation_id: int
+    customer_id: int
+    channel: str
+    sender: str
+    text: str
+    status: str
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """Who a reply goes to: the customer's identities by kind, and what the customer's last
+    inbound message on the channel said about the route back (e.g. the WeCom app id)."""
+
+    customer_id: int
+    identities: dict[str, list[str]]
+    reply_context: dict[str, Any] = field(default_factory=dict)
+
+    def first(self, kind: str) -> str | None:
+        values = self.identities.get(kind)
+        return values[0] if values else None
+
+
+def receive_inbound(
+    session: Session,
+    *,
+    channel: str,
+    identities: list[IdentityRef],
+    text: str,
+    external_id: str | None,
+    sent_at: dt.datetime | None = None,
+    payload: dict[str, Any] | None = None,
+) -> Any:
+    """Store an inbound customer message (see ``siyu.service.service.receive_inbound``).
+
+    Returns the service's ``InboundResult`` (``conversation_id``, ``message_id``,
+    ``customer_id``, ``duplicate``).
+    """
+    from siyu.service import service as desk
+
+    return desk.receive_inbound(session, channel=channel, identities=identities, text=text,
+                                external_id=external_id, sent_at=sent_at, payload=payload)
+
+
+def _models() -> tuple[Any, Any]:
+    from siyu.service.models import Conversation, Message
+
+    return Conversation, Message
+
+
+def load_outbound(session: Session, message_id: int, *, lock: bool = False
+                  ) -> OutboundMessage | None:
+    """The outbound message ``message_id`` with its conversation's customer, or ``None`` if
+    there is no such outbound message. ``lock`` takes a row lock (PostgreSQL) so two workers
+    holding the same job after a lease expiry serialise on it."""
+    Conversation, Message = _models()
+    stmt = (select(Message, Conversation.customer_id)
+            .join(Conversation, Conversation.id == Message.conversation_id)
+            .where(Message.id == message_id))
+    if lock and session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update(of=Message)
+    row = session.execute(stmt).first()
+    if row is None:
+        return None
+    message, customer_id = row
+    if message.direction != "out":
+        return None
+    return OutboundMessage(
+        id=message.id, conversation_id=message.conversation_id, customer_id=customer_id,
+        channel=message.channel, sender=message.sender, text=message.text or "",
+        status=message.status, payload=dict(message.payload or {}),
+    )
+
+
+def set_message_status(session: Session, message_id: int, status: str) -> None:
+    """Record a delivery outcome on the message (``sent``, ``delivered`` or ``failed``)."""
+    _, Message = _models()
+    message = session.get(Message, message_id)
+    if message is not None:
+        message.status = status
+
+
+def recipient(session: Session, message: OutboundMessage) -> Recipient:
+    """The customer's identities and the reply context of their latest inbound message on
+    the message's channel in that conversation."""
+    _, Message = _models()
+    identities: dict[str, list[str]] = {}
+    rows = session.execute(
+        select(Identity.kind, Identity.value)
+        .where(Identity.customer_id == message.customer_id)
+        .order_by(Identity.id)
+    )
+    for kind, value in rows:
+        identities.setdefault(kind, []).append(value)
+    last_in = session.scalars(
+        select(Message.payload)
+        .where(Message.conversation_id == message.conversation_id, Message.direction == "in",
+               Message.channel == message.channel)
+        .order_by(Message.id.desc())
+        .limit(1)
+    ).first()
+    context = dict(last_in or {})
+    return Recipient(message.customer_id, identities, context)
+
+
+def customer_messages(session: Session, customer_id: int, *, channel: str, after_id: int = 0,
+                      limit: int = 100, direction: str | None = None) -> list[dict[str, Any]]:
+    """The customer's messages on ``channel`` with id above ``after_id``, oldest first, as
+    plain dicts (``id``, ``conversation_id``, ``direction``, ``sender``, ``text``,
+    ``payload``, ``status``, ``at``); only one ``direction`` (``in``/``out``) if given."""
+    Conversation, Message = _models()
+    stmt = (
+        select(Message.id, Message.conversation_id, Message.direction, Message.sender,
+               Message.text, Message.payload, Message.created_at, Message.status)
+        .join(Conversation, Conversation.id == Message.conversation_id)
+        .where(Conversation.customer_id == customer_id, Message.channel == channel,
+               Message.id > after_id)
+        .order_by(Message.id)
+        .limit(limit)
+    )
+    if direction is not None:
+        stmt = stmt.where(Message.direction == direction)
+    return [
+        {"id": r.id, "conversation_id": r.conversation_id, "direction": r.direction,
+         "sender": r.sender, "text": r.text or "", "payload": dict(r.payload or {}),
+         "status": r.status, "at": r.created_at.isoformat() if r.created_at else None}
+        for r in session.execute(stmt)
+    ]

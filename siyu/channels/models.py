@@ -1,0 +1,56 @@
+"""Channel tables: the delivery record of each outbound message, phone verification codes."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import BigInteger, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from siyu.db import Base, BigId, TimestampMixin, UTCDateTime, utcnow
+
+DELIVERY_STATES = ("sending", "sent", "delivered", "retry", "failed")
+
+
+class Delivery(TimestampMixin, Base):
+    """How the delivery of one outbound message went; one row per message.
+
+    ``state`` is ``sending`` while an attempt is under way (committed *before* the provider
+    is called), then ``sent`` / ``delivered`` (done), ``retry`` (the provider refused it in a
+    way that is safe to repeat) or ``failed`` (permanent). A retry that finds ``sending``
+    knows the previous attempt died mid-call and that its outcome is unknown.
+    """
+
+    __tablename__ = "channel_deliveries"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    # The service domain's message id; no foreign key so the two domains migrate apart.
+    message_id: Mapped[int] = mapped_column(BigInteger, unique=True)
+    channel: Mapped[str] = mapped_column(String(30))
+    state: Mapped[str] = mapped_column(String(10))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    provider_message_id: Mapped[str | None] = mapped_column(String(200))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow,
+                                                    onupdate=utcnow)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+
+class VerificationCode(TimestampMixin, Base):
+    """A one-time code sent by SMS to prove a phone number for the web chat.
+
+    Only an HMAC of the code is stored; a code expires, allows a few wrong guesses and is
+    consumed by the first correct one.
+    """
+
+    __tablename__ = "channel_verification_codes"
+    __table_args__ = (Index("ix_channel_verification_codes_phone_created", "phone",
+                            "created_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    phone: Mapped[str] = mapped_column(String(32))
+    code_hash: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    consumed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    client_ip: Mapped[str | None] = mapped_column(String(64))

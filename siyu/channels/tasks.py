@@ -1,0 +1,85 @@
+"""Channel jobs: ``channels.deliver`` sends one outbound message (see :mod:`.outbox`)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from siyu.channels import outbox
+from siyu.channels.config import get_channel_settings
+from siyu.channels.outbox import ChannelAdapter, DeliveryFailed, Outcome
+from siyu.config import get_settings
+from siyu.jobs.service import job
+
+log = logging.getLogger("siyu.channels")
+_lock = threading.Lock()
+_adapters: dict[str, ChannelAdapter] | None = None
+
+
+class RetryDelivery(Exception):
+    """Raised after a retryable failure was recorded, so the job system retries with backoff."""
+
+
+def build_adapters() -> dict[str, ChannelAdapter]:
+    """One adapter per channel, configured from the environment."""
+    from siyu.channels.wecom.adapter import WeComAdapter
+
+    adapters: list[ChannelAdapter] = [
+        outbox.WebChatAdapter(),
+        WeComAdapter(get_settings(), get_channel_settings()),
+    ]
+    return {a.channel: a for a in adapters}
+
+
+def adapters() -> dict[str, ChannelAdapter]:
+    """The process's adapters (built on first use)."""
+    global _adapters
+    with _lock:
+        if _adapters is None:
+            _adapters = build_adapters()
+        return _adapters
+
+
+def use_adapters(value: dict[str, ChannelAdapter] | None) -> None:
+    """Replace the process's adapters (``None``: rebuild from the environment on next use)."""
+    global _adapters
+    with _lock:
+        _adapters = value
+
+
+@job("channels.deliver")
+def deliver(session: Session, payload: dict[str, Any]) -> None:
+    """Deliver message ``payload["message_id"]``: idempotent, see :mod:`siyu.channels.outbox`.
+
+    Commits twice on purpose: the ``sending`` mark before the provider is called, and the
+    outcome after.
+    """
+    message_id = int(payload["message_id"])
+    registry = adapters()
+    step = outbox.begin_attempt(session, message_id, registry)
+    session.commit()
+    if isinstance(step, Outcome):
+        if step.status == "failed":
+            log.warning("message %s not delivered: %s", message_id, step.reason)
+        return
+    adapter = registry[step.message.channel]
+    try:
+        result = adapter.send(step.message, step.customer)
+    except DeliveryFailed as exc:
+        error = exc
+    except Exception as exc:  # a bug in an adapter may strike after the provider was called
+        log.exception("adapter %s crashed on message %s", adapter.channel, message_id)
+        error = DeliveryFailed(f"adapter error: {type(exc).__name__}", ambiguous=True)
+    else:
+        outbox.record_success(session, message_id, result)
+        session.commit()
+        return
+    state = outbox.record_failure(session, message_id, error)
+    session.commit()
+    if state == "failed":
+        log.warning("message %s failed on %s: %s", message_id, adapter.channel, error.reason)
+        return
+    raise RetryDelivery(f"message {message_id}: {error.reason}")

@@ -1,0 +1,185 @@
+"""The bot: one pass per inbound message, run by the ``service.handle_inbound`` job after the
+channel acknowledged the message.
+
+identify → context → (asks for a person? angry?) → keyword rules → intent → act (answer
+template filled from the context, an action such as the order-status lookup, or the best
+FAQ answer) → hand off when unsure. When something just went wrong for this customer (a
+failed payment minutes ago, a late parcel) the first reply of the conversation addresses it
+first. Every decision is stored in ``bot_decisions`` with its reason and confidence.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from siyu.config import get_settings
+from siyu.db import utcnow
+from siyu.kb import service as kb
+from siyu.service import service as desk
+from siyu.service.context import CustomerContext, incident_sentence, load_context
+from siyu.service.models import BotDecision, Conversation, Message
+
+# Below this confidence the intent is not trusted; an FAQ answer at or above FAQ_MIN_SCORE
+# is tried before handing off.
+MIN_CONFIDENCE = 0.45
+FAQ_MIN_SCORE = 0.45
+HUMAN_RE = re.compile(r"转人工|人工客服|真人|找人工|要人工|人工服务|客服在吗|找客服|接人工|"
+                      r"\bhuman\b|\bagent\b|real person", re.IGNORECASE)
+ANGER_RE = re.compile(r"投诉|举报|垃圾|骗子|骗人|太差|差劲|气死|无语|什么破|退钱|12315|"
+                      r"消协|曝光|滚|傻|恶心|坑人|忍无可忍|[!！]{3,}", re.IGNORECASE)
+GREETING_INTENTS = ("greeting",)
+UNSURE = "抱歉，这个问题我还不太会回答，已经为您转接人工客服，请稍候～"
+
+
+@dataclass
+class Outcome:
+    action: str
+    reason: str
+    intent: str | None = None
+    confidence: float | None = None
+    replies: list[str] = field(default_factory=list)
+    handoff: str | None = None
+    steps: list[dict[str, Any]] = field(default_factory=list)
+
+    def step(self, name: str, **detail: Any) -> None:
+        self.steps.append({"step": name, **detail})
+
+
+def _first_bot_turn(session: Session, conv: Conversation) -> bool:
+    return not session.scalar(select(func.count()).select_from(Message).where(
+        Message.conversation_id == conv.id, Message.sender == "bot"))
+
+
+def _order_status(ctx: CustomerContext) -> str:
+    if not ctx.orders:
+        return f"{ctx.salutation}，没有查到您名下的订单。方便告诉我下单手机号或订单号吗？"
+    lines = [f"{ctx.salutation}，为您查到最近的订单："]
+    for o in ctx.orders:
+        lines.append(f"· {o['id']}（{o['time']}，¥{o['amount']}）：{o['status_zh']}")
+    return "\n".join(lines)
+
+
+ACTIONS = {"order_status": _order_status}
+
+
+def decide(session: Session, runtime: kb.KbRuntime, ctx: CustomerContext, text: str, *,
+           first_turn: bool) -> Outcome:
+    """What to answer to ``text`` from this customer (no writes)."""
+    out = Outcome(action="answer", reason="")
+    incident = ctx.incidents[0] if ctx.incidents else None
+    opening = incident_sentence(ctx, incident) if incident is not None and first_turn else ""
+    if incident is not None:
+        out.step("context", incident=incident.type, at=incident.at.isoformat(),
+                 addressed=bool(opening))
+
+    if HUMAN_RE.search(text):
+        out.action, out.reason, out.handoff = "handoff", "顾客要求转人工", "asked_for_person"
+        out.step("rule", matched="ask_for_person")
+        return out
+    if ANGER_RE.search(text):
+        out.action, out.reason, out.handoff = "handoff", "顾客情绪激动，优先人工安抚", "angry"
+        out.step("rule", matched="anger")
+        if opening:
+            out.replies.append(opening)
+        return out
+
+    hit = runtime.keyword(text)
+    if hit is not None:
+        out.step("keyword", rule=hit.rule_id, pattern=hit.pattern)
+        if hit.reply:
+            out.replies.append(kb.render(hit.reply, ctx.placeholders()))
+        out.action, out.reason = "keyword", f"关键词「{hit.pattern}」自动回复"
+        if hit.handoff:
+            out.action, out.handoff = "handoff", "keyword_rule"
+        return out
+
+    pred = runtime.classify(text)
+    out.intent, out.confidence = pred.intent, round(pred.confidence, 4)
+    out.step("intent", intent=pred.intent, confidence=out.confidence,
+             out_of_scope=pred.out_of_scope, alternatives=pred.alternatives)
+    info = runtime.intent(pred.intent)
+    confident = info is not None and not pred.out_of_scope and pred.confidence >= MIN_CONFIDENCE
+
+    if opening and (not confident or info is None or info.name in GREETING_INTENTS
+                    or (info.action == "payment_help" and incident is not None)):
+        # A vague message right after something went wrong: that is what it is about.
+        out.replies.append(opening)
+        out.action, out.reason = "context", f"近期事件「{incident.type}」优先处理"  # type: ignore[union-attr]
+        return out
+    if opening:
+        out.replies.append(opening)
+
+    if confident and info is not None:
+        if info.handoff:
+            out.action, out.reason, out.handoff = "handoff", f"意图「{info.title}」需人工处理", \
+                f"intent:{info.name}"
+            if info.answer:
+                out.replies.append(kb.render(info.answer, ctx.placeholders()))
+            return out
+        if info.action in ACTIONS:
+            out.replies.append(ACTIONS[info.action](ctx))
+            out.action, out.reason = "action", f"意图「{info.title}」→ 执行 {info.action}"
+            return out
+        if info.answer:
+            out.replies.append(kb.render(info.answer, ctx.placeholders()))
+            out.action, out.reason = "answer", f"意图「{info.title}」置信度 {pred.confidence:.2f}"
+            return out
+
+    faq = runtime.faq(text, k=1)
+    if faq and faq[0].score >= FAQ_MIN_SCORE:
+        out.step("faq", entry=faq[0].entry_id, score=round(faq[0].score, 4))
+        out.replies.append(kb.render(faq[0].answer, ctx.placeholders()))
+        out.action, out.reason = "faq", f"FAQ「{faq[0].question}」相似度 {faq[0].score:.2f}"
+        return out
+    if opening:
+        out.action, out.reason = "context", "近期事件优先处理"
+        return out
+    out.action, out.handoff = "handoff", "low_confidence"
+    out.reason = (f"置信度低（{pred.confidence:.2f}），无匹配 FAQ，转人工"
+                  if runtime.trained else "知识库尚未训练，转人工")
+    out.replies.append(UNSURE)
+    return out
+
+
+def handle_inbound(session: Session, message_id: int, *, now: dt.datetime | None = None
+                   ) -> Outcome | None:
+    """Run the bot on inbound message ``message_id``: store its decision, queue its replies,
+    and hand off when it should. ``None`` when the bot has nothing to do (already decided,
+    or a person holds the conversation)."""
+    started = time.perf_counter()
+    message = session.get(Message, message_id)
+    if message is None or message.direction != "in":
+        return None
+    if session.scalar(select(BotDecision.id).where(BotDecision.message_id == message_id)):
+        return None  # a retried job: decided before
+    conv = session.get(Conversation, message.conversation_id)
+    if conv is None or conv.status != "bot":
+        return None
+    settings = get_settings()
+    ctx = load_context(session, conv.customer_id, now=now or utcnow(),
+                       timezone=settings.timezone)
+    runtime = kb.load_runtime(session)
+    out = decide(session, runtime, ctx, message.text or "", first_turn=_first_bot_turn(
+        session, conv))
+    if out.intent:
+        conv.last_intent = out.intent
+    for text in out.replies:
+        desk.post_outbound(session, conversation_id=conv.id, sender="bot", text=text)
+    if out.handoff is not None:
+        advisor = ctx.advisor_id if ctx.is_vip else None
+        assignee = desk.hand_off(session, conv, reason=out.reason, advisor_id=advisor,
+                                 notice=out.handoff != "low_confidence")
+        out.step("route", assignee=assignee, advisor_first=advisor is not None)
+    session.add(BotDecision(conversation_id=conv.id, message_id=message_id,
+                            action=out.action, intent=out.intent, confidence=out.confidence,
+                            reason=out.reason, steps=out.steps,
+                            latency_ms=round((time.perf_counter() - started) * 1000, 3)))
+    session.flush()
+    return out
