@@ -25,18 +25,20 @@ from siyu.db import make_engine, make_session_factory
 from siyu.errors import SiyuError
 from siyu.events import api as events_api
 from siyu.events.schemas import EventIn, OrderIn
+from siyu.kb import console as kb_console
 from siyu.kit.validation import field_errors
 from siyu.kit.web import BodySizeLimit
 from siyu.segments import api as segments_api
 from siyu.segments import console as segments_console
 from siyu.service import api as service_api
+from siyu.service import console as service_console
 
 log = logging.getLogger("siyu")
 
 # Routers of each domain, mounted in this order. Domains add theirs here.
 ROUTERS = [customers_api.router, events_api.router, segments_api.router, segments_console.router,
            channels_api.router, analytics_api.router, analytics_console.router,
-           service_api.router]
+           service_api.router, service_console.router, kb_console.router]
 # Models documented in the OpenAPI components though routes read them from raw JSON.
 DOCUMENTED_MODELS: list[type[BaseModel]] = [CustomerIn, OrderIn, EventIn]
 

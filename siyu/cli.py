@@ -2,52 +2,71 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Iterable
 from typing import Annotated
 
 import typer
 
 from siyu import __version__
-from siyu.analytics.cli import analytics_app, clv_app, scores_app
-from siyu.auth.cli import apikey_app, user_app
-from siyu.channels.cli import app as channels_app
 from siyu.config import Settings
-from siyu.customers.cli import app as customers_app
-from siyu.events.cli import import_command
-from siyu.kb.cli import kb_app, nlu_app
 from siyu.kit.cli import console, handle_errors, open_env
-from siyu.segments.cli import app as segments_app
 
-app = typer.Typer(
+# The command groups of each domain, imported only when used: ``siyu segments count`` then
+# loads the segments domain alone, not numpy, scipy, scikit-learn or FastAPI.
+GROUPS: dict[str, tuple[str, str]] = {
+    "apikey": ("siyu.auth.cli", "apikey_app"),
+    "user": ("siyu.auth.cli", "user_app"),
+    "customers": ("siyu.customers.cli", "app"),
+    "segments": ("siyu.segments.cli", "app"),
+    "scores": ("siyu.analytics.cli", "scores_app"),
+    "clv": ("siyu.analytics.cli", "clv_app"),
+    "analytics": ("siyu.analytics.cli", "analytics_app"),
+    "channels": ("siyu.channels.cli", "app"),
+    "kb": ("siyu.kb.cli", "kb_app"),
+    "nlu": ("siyu.kb.cli", "nlu_app"),
+    "demo": ("siyu.demo.cli", "app"),
+}
+
+_app = typer.Typer(
     help="siyu (私域): one customer across channels, understood, served 7x24.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
 )
 db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
-app.add_typer(db_app, name="db")
-app.add_typer(apikey_app, name="apikey")
-app.add_typer(user_app, name="user")
-app.add_typer(customers_app, name="customers")
-app.add_typer(segments_app, name="segments")
-app.add_typer(scores_app, name="scores")
-app.add_typer(clv_app, name="clv")
-app.add_typer(analytics_app, name="analytics")
-app.add_typer(channels_app, name="channels")
-app.add_typer(kb_app, name="kb")
-app.add_typer(nlu_app, name="nlu")
-app.command("import")(import_command)
+_app.add_typer(db_app, name="db")
+_registered: set[str] = set()
 
 
-def _register_optional() -> None:
-    from siyu.demo.cli import app as demo_app
+def _register(names: Iterable[str] | None = None) -> typer.Typer:
+    """Add the named command groups (all when ``None``) to the app, once each."""
+    import importlib
 
-    app.add_typer(demo_app, name="demo")
+    for name in GROUPS if names is None else names:
+        if name in _registered:
+            continue
+        if name == "import":
+            from siyu.events.cli import import_command
+
+            _app.command("import")(import_command)
+        else:
+            module, attr = GROUPS[name]
+            _app.add_typer(getattr(importlib.import_module(module), attr), name=name)
+        _registered.add(name)
+    if names is None:
+        _register(["import"])
+    return _app
 
 
-_register_optional()
+def __getattr__(name: str) -> typer.Typer:
+    # ``siyu.cli.app``: the whole command line (tests drive it with CliRunner).
+    if name == "app":
+        return _register()
+    raise AttributeError(name)
 
 
-@app.command()
+@_app.command()
 def version() -> None:
     """Print the siyu version."""
     console.print(__version__)
@@ -73,7 +92,7 @@ def db_check() -> None:
     console.print("models and migrations agree")
 
 
-@app.command()
+@_app.command()
 @handle_errors
 def serve(
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
@@ -100,7 +119,7 @@ def run_server(settings: Settings, *, host: str, port: int, worker: bool = True)
     uvicorn.run(app_, host=host, port=port, log_level="warning")
 
 
-@app.command()
+@_app.command()
 @handle_errors
 def worker(
     poll: Annotated[float, typer.Option(help="seconds to wait when no job is due")] = 0.5,
@@ -127,8 +146,13 @@ def worker(
         stop.set()
 
 
-def main() -> None:
-    app()
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    first = next((a for a in args if not a.startswith("-")), None)
+    wanted = [first] if first in GROUPS or first == "import" else None
+    if first in ("version", "serve", "worker", "db"):
+        wanted = []
+    _register(wanted)(args=args)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from siyu.errors import InvalidInput, NotFound
-from siyu.kb.models import FaqEntry, Intent, IntentExample, KeywordRule, NluModel
+from siyu.kb.models import KEYWORD_MATCHES, FaqEntry, Intent, IntentExample, KeywordRule, NluModel
 from siyu.nlu import faq as faq_index
 from siyu.nlu.intent import IntentClassifier
 from siyu.nlu.metrics import evaluate as evaluate_examples
@@ -397,3 +397,32 @@ def render(template: str, context: Mapping[str, Any]) -> str:
         return template.format_map(values)
     except (ValueError, IndexError, KeyError):
         return template
+
+
+def add_keyword_rule(session: Session, *, pattern: str, match: str = "contains",
+                     reply: str | None = None, handoff: bool = False,
+                     priority: int = 0) -> KeywordRule:
+    """Add an auto-reply rule; a regex must compile, and a rule must reply or hand off."""
+    pattern = (pattern or "").strip()
+    errors = []
+    if not pattern:
+        errors.append({"field": "pattern", "reason": "empty"})
+    if match not in KEYWORD_MATCHES:
+        errors.append({"field": "match", "reason": f"must be one of {', '.join(KEYWORD_MATCHES)}"})
+    elif match == "regex" and pattern:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            errors.append({"field": "pattern", "reason": f"not a regular expression: {exc}"})
+    if not (reply or "").strip() and not handoff:
+        errors.append({"field": "reply", "reason": "a rule replies, hands off, or both"})
+    if not -100 <= priority <= 100:
+        errors.append({"field": "priority", "reason": "must be between -100 and 100"})
+    if errors:
+        raise InvalidInput("; ".join(f"{e['field']}: {e['reason']}" for e in errors),
+                           details=errors)
+    rule = KeywordRule(pattern=pattern, match=match, reply=(reply or "").strip() or None,
+                       handoff=handoff, priority=priority, enabled=True)
+    session.add(rule)
+    session.flush()
+    return rule

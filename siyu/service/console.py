@@ -1,0 +1,229 @@
+"""Console pages of the service desk: the agent inbox (queue with SLA timers, my
+conversations), a conversation with the customer 360 beside it, bot decisions, suggested
+replies and the agent actions (take, reply, transfer, close), the agent's online/away
+toggle, and the service metrics page.
+
+Pages refresh themselves by polling: the inbox reloads every few seconds, the conversation
+asks the JSON API for messages newer than the last shown and reloads when some arrive.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from sqlalchemy.orm import Session
+
+from siyu.console.nav import nav_for, register_nav
+from siyu.console.routes import ConsoleRoute, StaffUser, check_csrf, csrf_token, permitted
+from siyu.customers.service import get_customer_360
+from siyu.db import utcnow
+from siyu.errors import SiyuError
+from siyu.kit.charts import bar_chart
+from siyu.kit.web import get_session
+from siyu.service import inbox, metrics, service
+
+_HERE = Path(__file__).resolve().parent
+PERMISSION = "service.agent"
+SLA_SECONDS = 120
+
+register_nav("客服工作台", "/service", PERMISSION, order=40)
+register_nav("客服指标", "/service/metrics", PERMISSION, order=41)
+
+router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
+
+
+def _templates(request: Request) -> Jinja2Templates:
+    cached: Jinja2Templates | None = getattr(request.app.state, "service_templates", None)
+    if cached is None:
+        console_env: jinja2.Environment = request.app.state.console_templates.env
+        loaders: list[jinja2.BaseLoader] = [jinja2.FileSystemLoader(_HERE / "templates")]
+        if console_env.loader is not None:
+            loaders.append(console_env.loader)
+        env = console_env.overlay(loader=jinja2.ChoiceLoader(loaders))
+        cached = Jinja2Templates(env=env)
+        request.app.state.service_templates = cached
+    return cached
+
+
+def _render(request: Request, user: StaffUser, name: str, context: dict[str, Any], *,
+            status_code: int = 200) -> HTMLResponse:
+    base = {"user": user, "nav": nav_for(user.role, request.url.path),
+            "csrf_token": csrf_token(request), "flash": request.session.pop("flash", None)}
+    response = _templates(request).TemplateResponse(request, name, {**base, **context},
+                                                    status_code=status_code)
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Frame-Options"] = "DENY"
+    return response
+
+
+def _with_sla(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    now = utcnow()
+    for row in rows:
+        since = row.get("waiting_since")
+        waited = None
+        if since:
+            start = dt.datetime.fromisoformat(since)
+            if start.tzinfo is None:
+                start = start.replace(tzinfo=dt.UTC)
+            waited = max(0, int((now - start).total_seconds()))
+        row["waited_s"] = waited
+        row["breach"] = waited is not None and waited > SLA_SECONDS
+    return rows
+
+
+@router.get("/service")
+def inbox_page(
+    request: Request,
+    user: StaffUser = Depends(permitted(PERMISSION)),
+    session: Session = Depends(get_session, scope="function"),
+) -> HTMLResponse:
+    q = service.queue(session, user_id=user.id)
+    return _render(request, user, "service/inbox.html", {
+        "waiting": _with_sla(q["waiting"]), "mine": _with_sla(q["mine"]),
+        "status": inbox.agent_status(session, user.id), "sla_seconds": SLA_SECONDS})
+
+
+@router.get("/service/conversations/{conversation_id}")
+def conversation_page(
+    conversation_id: int,
+    request: Request,
+    user: StaffUser = Depends(permitted(PERMISSION)),
+    session: Session = Depends(get_session, scope="function"),
+) -> HTMLResponse:
+    try:
+        detail = inbox.conversation_detail(session, conversation_id)
+    except SiyuError:
+        return _render(request, user, "service/missing.html", {"id": conversation_id},
+                       status_code=404)
+    customer = get_customer_360(session, detail["conversation"]["customer_id"])
+    try:
+        suggestions = inbox.suggest_replies(session, conversation_id)
+    except SiyuError:
+        suggestions = []
+    last_id = detail["messages"][-1]["id"] if detail["messages"] else 0
+    return _render(request, user, "service/conversation.html", {
+        **detail, "customer": customer, "suggestions": suggestions,
+        "activity": inbox.recent_activity(session, customer["id"]),
+        "agents": inbox.agents(session), "last_id": last_id})
+
+
+def _flash(request: Request, text: str, kind: str = "ok") -> None:
+    request.session["flash"] = {"kind": kind, "text": text}
+
+
+def _act(request: Request, conversation_id: int, message: str, kind: str = "ok"
+         ) -> RedirectResponse:
+    _flash(request, message, kind)
+    return RedirectResponse(f"/service/conversations/{conversation_id}", status_code=303)
+
+
+@router.post("/service/conversations/{conversation_id}/take")
+def take_action(
+    conversation_id: int, request: Request,
+    user: StaffUser = Depends(permitted(PERMISSION)), _: None = Depends(check_csrf),
+    session: Session = Depends(get_session, scope="function"),
+) -> Response:
+    try:
+        service.take(session, conversation_id, user.id)
+        session.commit()
+    except SiyuError as exc:
+        session.rollback()
+        return _act(request, conversation_id, f"无法接入：{exc.message}", "error")
+    return _act(request, conversation_id, "已接入该会话")
+
+
+@router.post("/service/conversations/{conversation_id}/reply")
+def reply_action(
+    conversation_id: int, request: Request, text: str = Form("", max_length=2000),
+    user: StaffUser = Depends(permitted(PERMISSION)), _: None = Depends(check_csrf),
+    session: Session = Depends(get_session, scope="function"),
+) -> Response:
+    if not text.strip():
+        return _act(request, conversation_id, "回复内容不能为空", "error")
+    try:
+        service.agent_reply(session, conversation_id, user.id, text.strip())
+        session.commit()
+    except SiyuError as exc:
+        session.rollback()
+        return _act(request, conversation_id, f"发送失败：{exc.message}", "error")
+    return _act(request, conversation_id, "已发送")
+
+
+@router.post("/service/conversations/{conversation_id}/transfer")
+def transfer_action(
+    conversation_id: int, request: Request, to_user_id: int = Form(...),
+    user: StaffUser = Depends(permitted(PERMISSION)), _: None = Depends(check_csrf),
+    session: Session = Depends(get_session, scope="function"),
+) -> Response:
+    try:
+        service.transfer(session, conversation_id, to_user_id=to_user_id, by_user_id=user.id)
+        session.commit()
+    except SiyuError as exc:
+        session.rollback()
+        return _act(request, conversation_id, f"转接失败：{exc.message}", "error")
+    return _act(request, conversation_id, "已转接")
+
+
+@router.post("/service/conversations/{conversation_id}/close")
+def close_action(
+    conversation_id: int, request: Request,
+    user: StaffUser = Depends(permitted(PERMISSION)), _: None = Depends(check_csrf),
+    session: Session = Depends(get_session, scope="function"),
+) -> Response:
+    try:
+        service.close(session, conversation_id, actor=f"user:{user.id}")
+        session.commit()
+    except SiyuError as exc:
+        session.rollback()
+        return _act(request, conversation_id, f"无法结束：{exc.message}", "error")
+    return _act(request, conversation_id, "会话已结束，已向客户发送满意度评价")
+
+
+@router.post("/service/status")
+def status_action(
+    request: Request, status: str = Form(..., max_length=10),
+    user: StaffUser = Depends(permitted(PERMISSION)), _: None = Depends(check_csrf),
+    session: Session = Depends(get_session, scope="function"),
+) -> Response:
+    try:
+        service.set_agent_status(session, user.id, status)
+        session.commit()
+        _flash(request, {"online": "已上线", "away": "已设为离开", "offline": "已下线"}[status])
+    except SiyuError as exc:
+        session.rollback()
+        _flash(request, f"状态未更新：{exc.message}", "error")
+    return RedirectResponse("/service", status_code=303)
+
+
+@router.get("/service/metrics")
+def metrics_page(
+    request: Request,
+    user: StaffUser = Depends(permitted(PERMISSION)),
+    session: Session = Depends(get_session, scope="function"),
+) -> HTMLResponse:
+    m = metrics.summary(session, days=30)
+    agent_chart = bar_chart([(r["name"], r["csat"]) for r in m["csat_by_agent"]],
+                            title="各客服满意度") if m["csat_by_agent"] else None
+    intent_chart = bar_chart([(r["name"], r["csat"]) for r in m["csat_by_intent"]],
+                             title="各意图满意度") if m["csat_by_intent"] else None
+    return _render(request, user, "service/metrics.html", {
+        "m": m, "agent_chart": agent_chart, "intent_chart": intent_chart})
+
+
+@router.get("/service/conversations/{conversation_id}/poll")
+def poll_conversation(
+    conversation_id: int, after: int = 0,
+    user: StaffUser = Depends(permitted(PERMISSION)),
+    session: Session = Depends(get_session, scope="function"),
+) -> JSONResponse:
+    try:
+        return JSONResponse(inbox.new_messages(session, conversation_id, after),
+                            headers={"Cache-Control": "no-store"})
+    except SiyuError as exc:
+        return JSONResponse({"error": exc.message}, status_code=404)

@@ -1,0 +1,83 @@
+"""Reads for the agent inbox console: a conversation with its messages, bot decisions,
+hand-off history and suggested replies (agent assist from the knowledge base)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from siyu.auth.models import User
+from siyu.service import service
+from siyu.service.models import Agent, BotDecision, ConversationEvent, Message
+
+
+def conversation_detail(session: Session, conversation_id: int) -> dict[str, Any]:
+    """The conversation, its messages, bot decisions (newest last) and history events."""
+    conv = service._conversation(session, conversation_id)
+    decisions = session.scalars(select(BotDecision).where(
+        BotDecision.conversation_id == conversation_id).order_by(BotDecision.id)).all()
+    events = session.scalars(select(ConversationEvent).where(
+        ConversationEvent.conversation_id == conversation_id)
+        .order_by(ConversationEvent.id)).all()
+    return {
+        "conversation": service.conversation_to_dict(conv),
+        "messages": service.messages_of(session, conversation_id),
+        "decisions": [{"message_id": d.message_id, "action": d.action, "intent": d.intent,
+                       "confidence": d.confidence, "reason": d.reason,
+                       "latency_ms": d.latency_ms} for d in decisions],
+        "events": [{"kind": e.kind, "actor": e.actor, "detail": e.detail,
+                    "at": e.created_at} for e in events],
+    }
+
+
+def suggest_replies(session: Session, conversation_id: int, k: int = 3) -> list[dict[str, Any]]:
+    """FAQ answers matching the customer's last inbound message; empty without a KB."""
+    last = session.scalar(select(Message.text).where(
+        Message.conversation_id == conversation_id, Message.direction == "in")
+        .order_by(Message.id.desc()).limit(1))
+    if not last:
+        return []
+    from siyu.kb.service import load_runtime
+    runtime = load_runtime(session)
+    return [{"question": h.question, "answer": h.answer, "score": h.score}
+            for h in runtime.faq(last, k=k)]
+
+
+def agents(session: Session) -> list[dict[str, Any]]:
+    """Staff who can be given a conversation, with their desk status and current load."""
+    from siyu.auth.service import can
+    load = service.agent_load(session)
+    status = {a.user_id: a.status for a in session.scalars(select(Agent))}
+    users = session.scalars(select(User).order_by(User.id)).all()
+    return [{"id": u.id, "name": u.display_name or u.username,
+             "status": status.get(u.id, "offline"), "load": load.get(u.id, 0)}
+            for u in users if u.is_active and can(u.role, "service.agent")]
+
+
+def agent_status(session: Session, user_id: int) -> str:
+    agent = session.get(Agent, user_id)
+    return agent.status if agent is not None else "offline"
+
+
+def recent_activity(session: Session, customer_id: int, *, limit: int = 5
+                    ) -> dict[str, list[dict[str, Any]]]:
+    """The customer's latest events and orders, newest first, for the side panel."""
+    from siyu.events.models import Event, Order
+    events = session.scalars(select(Event).where(Event.customer_id == customer_id)
+                             .order_by(Event.ts.desc()).limit(limit)).all()
+    orders = session.scalars(select(Order).where(Order.customer_id == customer_id)
+                             .order_by(Order.ts.desc()).limit(limit)).all()
+    return {"events": [{"type": e.type, "ts": e.ts, "properties": e.properties or {}}
+                       for e in events],
+            "orders": [{"id": o.id, "ts": o.ts, "amount": o.amount, "status": o.status}
+                       for o in orders]}
+
+
+def new_messages(session: Session, conversation_id: int, after_id: int) -> dict[str, Any]:
+    """What a polling conversation page needs: how many messages arrived after ``after_id``
+    and the conversation's status."""
+    conv = service._conversation(session, conversation_id)
+    count = len(service.messages_of(session, conversation_id, after_id=after_id))
+    return {"new": count, "status": conv.status}
