@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     exclusive_identity_kinds: list[str] = ["external_id", "app_user_id", "wechat_unionid"]
     log_level: str = "INFO"
 
+    # A conversation waiting longer than this for a person is marked late in the inbox.
+    service_sla_seconds: int = Field(default=120, ge=10, le=86_400)
     wecom_corp_id: str = ""
     wecom_token: SecretStr = SecretStr("")
     wecom_aes_key: SecretStr = SecretStr("")

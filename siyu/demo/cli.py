@@ -87,11 +87,14 @@ def _month_ends(now: dt.datetime, months: int) -> list[dt.datetime]:
 
 
 def _knowledge_base(env: Env) -> None:
-    """The service desk's knowledge base for the demo brand, trained."""
+    """The service desk's knowledge base for the demo brand, trained, and its advisors'
+    skill groups."""
     from siyu.kb.demo import seed_demo_kb
+    from siyu.service.demo import seed_agents
 
     with console.status("训练客服机器人意图模型…"), env.session() as session:
         report = seed_demo_kb(session)
+        seed_agents(session)
     if report is not None:
         console.print(f"knowledge base: {report.intents} intents, {report.examples} examples, "
                       f"trained in {report.seconds:.1f} s", highlight=False)

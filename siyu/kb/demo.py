@@ -28,7 +28,8 @@ def seed_demo_kb(session: Session, *, train: bool = True) -> service.TrainReport
     data = load_data()
     for item in data["intents"]:
         intent = Intent(name=item["name"], title=item["title"], answer=item.get("answer") or None,
-                        action=item.get("action"), handoff=bool(item.get("handoff")))
+                        action=item.get("action"), handoff=bool(item.get("handoff")),
+                        skill_group=item.get("skill_group"))
         session.add(intent)
         session.flush()
         session.add_all(IntentExample(intent_id=intent.id, text=t) for t in item["examples"])

@@ -26,6 +26,8 @@ class Intent(TimestampMixin, Base):
     answer: Mapped[str | None] = mapped_column(Text)
     action: Mapped[str | None] = mapped_column(String(40))
     handoff: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Which people take the conversation when it goes to a person (``siyu.service.SKILL_GROUPS``).
+    skill_group: Mapped[str | None] = mapped_column(String(40))
 
 
 class IntentExample(TimestampMixin, Base):

@@ -271,6 +271,7 @@ class IntentInfo:
     answer: str | None
     action: str | None
     handoff: bool
+    skill_group: str | None = None
 
 
 @dataclass(frozen=True)
@@ -362,7 +363,8 @@ def load_runtime(session: Session) -> KbRuntime:
         return current
     row = active_model(session)
     model = _load_model(row, row.blob) if row is not None else None
-    intents = {i.name: IntentInfo(i.name, i.title or i.name, i.answer, i.action, i.handoff)
+    intents = {i.name: IntentInfo(i.name, i.title or i.name, i.answer, i.action, i.handoff,
+                                 i.skill_group)
                for i in session.scalars(select(Intent))}
     rules = list(session.scalars(select(KeywordRule).where(KeywordRule.enabled)
                                  .order_by(KeywordRule.priority.desc(), KeywordRule.id)))

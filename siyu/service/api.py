@@ -31,8 +31,10 @@ class TransferIn(BaseModel):
 
 class AgentStatusIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    status: str = Field(pattern="^(online|away|offline)$")
+    status: str | None = Field(None, pattern="^(online|away|offline)$")
     capacity: int | None = Field(None, ge=1, le=50)
+    skills: list[str] | None = Field(None, max_length=10,
+                                     description="skill groups: " + ", ".join(desk.SKILL_GROUPS))
 
 
 def _staff(principal: Principal) -> int:
@@ -116,8 +118,10 @@ def queue(session: Session = Depends(get_session, scope="function"),
 @router.put("/service/agents/me")
 def agent_status(body: AgentStatusIn, session: Session = Depends(get_session, scope="function"),
                  principal: Principal = Depends(require("service.agent"))) -> dict[str, Any]:
-    agent = desk.set_agent_status(session, _staff(principal), body.status, body.capacity)
-    return {"user_id": agent.user_id, "status": agent.status, "capacity": agent.capacity}
+    agent = desk.set_agent_status(session, _staff(principal), body.status, body.capacity,
+                                  body.skills)
+    return {"user_id": agent.user_id, "status": agent.status, "capacity": agent.capacity,
+            "skills": list(agent.skills or [])}
 
 
 @router.get("/service/metrics")

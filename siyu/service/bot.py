@@ -69,6 +69,16 @@ def _order_status(ctx: CustomerContext) -> str:
 ACTIONS = {"order_status": _order_status}
 
 
+def _topic(runtime: kb.KbRuntime, text: str, out: Outcome) -> None:
+    """On a hand-off by rule, still note what the message is about when the model is sure
+    (「退货怎么弄，转人工」 is a return): the agent sees it and routing uses its skill group."""
+    pred = runtime.classify(text)
+    info = runtime.intent(pred.intent)
+    if info is not None and not pred.out_of_scope and pred.confidence >= MIN_CONFIDENCE:
+        out.intent, out.confidence = info.name, round(pred.confidence, 4)
+        out.step("topic", intent=info.name, confidence=out.confidence)
+
+
 def decide(session: Session, runtime: kb.KbRuntime, ctx: CustomerContext, text: str, *,
            first_turn: bool) -> Outcome:
     """What to answer to ``text`` from this customer (no writes)."""
@@ -82,10 +92,12 @@ def decide(session: Session, runtime: kb.KbRuntime, ctx: CustomerContext, text: 
     if HUMAN_RE.search(text):
         out.action, out.reason, out.handoff = "handoff", "顾客要求转人工", "asked_for_person"
         out.step("rule", matched="ask_for_person")
+        _topic(runtime, text, out)
         return out
     if ANGER_RE.search(text):
         out.action, out.reason, out.handoff = "handoff", "顾客情绪激动，优先人工安抚", "angry"
         out.step("rule", matched="anger")
+        _topic(runtime, text, out)
         if opening:
             out.replies.append(opening)
         return out
@@ -168,15 +180,27 @@ def handle_inbound(session: Session, message_id: int, *, now: dt.datetime | None
     runtime = kb.load_runtime(session)
     out = decide(session, runtime, ctx, message.text or "", first_turn=_first_bot_turn(
         session, conv))
+    previous_intent = conv.last_intent
     if out.intent:
         conv.last_intent = out.intent
     for text in out.replies:
         desk.post_outbound(session, conversation_id=conv.id, sender="bot", text=text)
     if out.handoff is not None:
         advisor = ctx.advisor_id if ctx.is_vip else None
+        # The skill group of what they asked; for a bare 转人工, of what they asked before;
+        # an angry customer with no clearer topic goes to after-sales (complaints).
+        group = desk.GENERAL
+        for name in (out.intent, previous_intent):
+            info = runtime.intent(name)
+            if info is not None and info.skill_group:
+                group = info.skill_group
+                break
+        if group == desk.GENERAL and out.handoff == "angry":
+            group = desk.COMPLAINTS
         assignee = desk.hand_off(session, conv, reason=out.reason, advisor_id=advisor,
-                                 notice=out.handoff != "low_confidence")
-        out.step("route", assignee=assignee, advisor_first=advisor is not None)
+                                 skill_group=group, notice=out.handoff != "low_confidence")
+        out.step("route", assignee=assignee, advisor_first=advisor is not None,
+                 skill_group=group)
     session.add(BotDecision(conversation_id=conv.id, message_id=message_id,
                             action=out.action, intent=out.intent, confidence=out.confidence,
                             reason=out.reason, steps=out.steps,

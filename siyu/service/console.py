@@ -30,7 +30,6 @@ from siyu.service import inbox, metrics, service
 
 _HERE = Path(__file__).resolve().parent
 PERMISSION = "service.agent"
-SLA_SECONDS = 120
 
 register_nav("客服工作台", "/service", PERMISSION, order=40)
 register_nav("客服指标", "/service/metrics", PERMISSION, order=41)
@@ -62,7 +61,7 @@ def _render(request: Request, user: StaffUser, name: str, context: dict[str, Any
     return response
 
 
-def _with_sla(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _with_sla(rows: list[dict[str, Any]], sla_seconds: int) -> list[dict[str, Any]]:
     now = utcnow()
     for row in rows:
         since = row.get("waiting_since")
@@ -73,7 +72,7 @@ def _with_sla(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 start = start.replace(tzinfo=dt.UTC)
             waited = max(0, int((now - start).total_seconds()))
         row["waited_s"] = waited
-        row["breach"] = waited is not None and waited > SLA_SECONDS
+        row["breach"] = waited is not None and waited > sla_seconds
     return rows
 
 
@@ -84,9 +83,12 @@ def inbox_page(
     session: Session = Depends(get_session, scope="function"),
 ) -> HTMLResponse:
     q = service.queue(session, user_id=user.id)
+    sla = request.app.state.settings.service_sla_seconds
+    agent = inbox.agent_settings(session, user.id)
     return _render(request, user, "service/inbox.html", {
-        "waiting": _with_sla(q["waiting"]), "mine": _with_sla(q["mine"]),
-        "status": inbox.agent_status(session, user.id), "sla_seconds": SLA_SECONDS})
+        "waiting": _with_sla(q["waiting"], sla), "mine": _with_sla(q["mine"], sla),
+        "status": agent["status"], "agent": agent, "skill_groups": service.SKILL_GROUPS,
+        "sla_seconds": sla})
 
 
 @router.get("/service/conversations/{conversation_id}")
@@ -198,6 +200,23 @@ def status_action(
     except SiyuError as exc:
         session.rollback()
         _flash(request, f"状态未更新：{exc.message}", "error")
+    return RedirectResponse("/service", status_code=303)
+
+
+@router.post("/service/skills")
+def skills_action(
+    request: Request, skills: list[str] = Form([]), capacity: int = Form(5),
+    user: StaffUser = Depends(permitted(PERMISSION)), _: None = Depends(check_csrf),
+    session: Session = Depends(get_session, scope="function"),
+) -> Response:
+    try:
+        service.set_agent_status(session, user.id, capacity=capacity, skills=skills)
+        session.commit()
+        labels = "、".join(service.SKILL_GROUPS[s] for s in sorted(set(skills))) or "综合"
+        _flash(request, f"已保存：技能组 {labels}，同时接待 {capacity} 个")
+    except SiyuError as exc:
+        session.rollback()
+        _flash(request, f"未保存：{exc.message}", "error")
     return RedirectResponse("/service", status_code=303)
 
 

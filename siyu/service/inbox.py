@@ -61,6 +61,14 @@ def agent_status(session: Session, user_id: int) -> str:
     return agent.status if agent is not None else "offline"
 
 
+def agent_settings(session: Session, user_id: int) -> dict[str, Any]:
+    """The agent's status, capacity and skill groups (defaults before they first set any)."""
+    agent = session.get(Agent, user_id)
+    if agent is None:
+        return {"status": "offline", "capacity": 5, "skills": []}
+    return {"status": agent.status, "capacity": agent.capacity, "skills": list(agent.skills or [])}
+
+
 def recent_activity(session: Session, customer_id: int, *, limit: int = 5
                     ) -> dict[str, list[dict[str, Any]]]:
     """The customer's latest events and orders, newest first, for the side panel."""

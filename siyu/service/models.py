@@ -44,6 +44,9 @@ class Conversation(TimestampMixin, Base):
     assigned_user_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"))
     skill_group: Mapped[str | None] = mapped_column(String(40))
+    # The customer's own advisor (a user id) when routing should try them first; a hint, so
+    # no foreign key: a departed advisor simply is not online.
+    advisor_id: Mapped[int | None] = mapped_column(Integer)
     handoff_reason: Mapped[str | None] = mapped_column(Text)
     last_intent: Mapped[str | None] = mapped_column(String(60))
     waiting_since: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())

@@ -38,6 +38,12 @@ CSAT_QUESTION = ("本次服务已结束，请为我们的服务打分：回复�
 CSAT_THANKS = "感谢您的评价！祝您生活愉快，有需要随时找我们～"
 HANDOFF_NOTICE = "正在为您转接人工客服，请稍候，我们会尽快回复您～"
 OPEN_STATES = ("bot", "waiting", "with_agent")
+# Skill groups (技能组) a hand-off is routed to; an intent names its group, an agent lists the
+# groups they take. Agents who list none are generalists and take any group.
+GENERAL = "general"
+SKILL_GROUPS: dict[str, str] = {GENERAL: "综合", "order": "订单物流", "aftersales": "售后",
+                                "product": "产品咨询", "membership": "会员权益"}
+COMPLAINTS = "aftersales"  # where an angry customer goes when the topic is unclear
 
 
 @dataclass(frozen=True)
@@ -192,30 +198,61 @@ def _available(session: Session, user_ids: Sequence[int] | None = None) -> list[
     return [a for a in session.scalars(stmt) if load.get(a.user_id, 0) < a.capacity]
 
 
+def pick_agent(session: Session, skill_group: str | None, advisor_id: int | None = None
+               ) -> tuple[int, str] | None:
+    """Who takes a conversation now, and why: the customer's own advisor when online with
+    room; else the least-loaded online agent of the skill group; else the least-loaded
+    generalist (an agent who lists no skills); ``None`` when nobody has room (it queues)."""
+    if advisor_id is not None and _available(session, [advisor_id]):
+        return advisor_id, "advisor"
+    candidates = _available(session)
+    if not candidates:
+        return None
+    load = agent_load(session)
+    group = skill_group or GENERAL
+    for reason, pool in (("skill", [a for a in candidates if group in (a.skills or [])]),
+                         ("generalist", [a for a in candidates if not a.skills])):
+        if pool:
+            best = min(pool, key=lambda a: (load.get(a.user_id, 0), a.user_id))
+            return best.user_id, reason
+    return None
+
+
 def hand_off(session: Session, conv: Conversation, *, reason: str, advisor_id: int | None,
-             skill_group: str = "general", notice: bool = True) -> int | None:
-    """Move the conversation to people: to the customer's own advisor when online with
-    room, else the least-loaded online agent, else the queue. Returns the assignee."""
+             skill_group: str | None = None, notice: bool = True) -> int | None:
+    """Move the conversation to people (see ``pick_agent``), or to the queue of its skill
+    group when nobody has room. Returns the assignee."""
     now = utcnow()
+    group = skill_group if skill_group in SKILL_GROUPS else GENERAL
     conv.status = "waiting"
     conv.handoff_reason = reason
-    conv.skill_group = skill_group
+    conv.skill_group = group
+    conv.advisor_id = advisor_id
     conv.handled_by = "agent"
     conv.waiting_since = now
-    _log(session, conv, "handoff", "bot", reason=reason)
+    _log(session, conv, "handoff", "bot", reason=reason, skill_group=group)
     if notice:
         post_outbound(session, conversation_id=conv.id, sender="system", text=HANDOFF_NOTICE)
-    assignee = None
-    if advisor_id is not None and _available(session, [advisor_id]):
-        assignee = advisor_id
-    else:
-        candidates = _available(session)
-        if candidates:
-            load = agent_load(session)
-            assignee = min(candidates, key=lambda a: (load.get(a.user_id, 0), a.user_id)).user_id
-    if assignee is not None:
-        _assign(session, conv, assignee, actor="routing")
-    return assignee
+    picked = pick_agent(session, group, advisor_id)
+    if picked is None:
+        return None
+    _assign(session, conv, picked[0], actor=f"routing:{picked[1]}")
+    return picked[0]
+
+
+def route_waiting(session: Session) -> int:
+    """Assign queued conversations, oldest first, while agents have room (called when an
+    agent comes online or frees a place). Returns how many were assigned."""
+    assigned = 0
+    waiting = list(session.scalars(select(Conversation).where(Conversation.status == "waiting")
+                                   .order_by(Conversation.waiting_since, Conversation.id)))
+    for conv in waiting:
+        picked = pick_agent(session, conv.skill_group, conv.advisor_id)
+        if picked is not None:
+            _assign(session, conv, picked[0], actor=f"routing:{picked[1]}")
+            session.flush()
+            assigned += 1
+    return assigned
 
 
 def _assign(session: Session, conv: Conversation, user_id: int, *, actor: str) -> None:
@@ -282,6 +319,8 @@ def close(session: Session, conversation_id: int, *, actor: str) -> Conversation
     _log(session, conv, "closed", actor)
     post_outbound(session, conversation_id=conv.id, sender="system", text=CSAT_QUESTION,
                   payload={"csat": True})
+    session.flush()
+    route_waiting(session)
     return conv
 
 
@@ -297,20 +336,36 @@ def record_csat(session: Session, conv: Conversation, score: int) -> CsatAnswer:
     return answer
 
 
-def set_agent_status(session: Session, user_id: int, status: str,
-                     capacity: int | None = None) -> Agent:
-    if status not in ("online", "away", "offline"):
-        raise InvalidInput(f"unknown status {status!r}", details=[
-            {"field": "status", "reason": "must be online, away or offline"}])
-    agent = session.get(Agent, user_id) or Agent(user_id=user_id, skills=[])
-    agent.status = status
+def set_agent_status(session: Session, user_id: int, status: str | None = None,
+                     capacity: int | None = None,
+                     skills: Sequence[str] | None = None) -> Agent:
+    """Set an agent's online status, capacity and skill groups (each optional); coming online
+    or gaining room pulls waiting conversations to them."""
+    errors: list[dict[str, str]] = []
+    if status is not None and status not in ("online", "away", "offline"):
+        errors.append({"field": "status", "reason": "must be online, away or offline"})
+    if capacity is not None and not 1 <= capacity <= 50:
+        errors.append({"field": "capacity", "reason": "must be between 1 and 50"})
+    unknown = [g for g in skills or () if g not in SKILL_GROUPS]
+    if unknown:
+        errors.append({"field": "skills", "reason": f"unknown skill group {unknown[0]!r}; "
+                       f"one of {', '.join(SKILL_GROUPS)}"})
+    if errors:
+        raise InvalidInput("; ".join(f"{e['field']}: {e['reason']}" for e in errors),
+                           details=errors)
+    agent = session.get(Agent, user_id)
+    if agent is None:
+        agent = Agent(user_id=user_id, skills=[], status="offline", capacity=5)
+        session.add(agent)
+    if status is not None:
+        agent.status = status
     if capacity is not None:
-        if not 1 <= capacity <= 50:
-            raise InvalidInput("capacity is 1-50", details=[{"field": "capacity",
-                                                             "reason": "out of range"}])
         agent.capacity = capacity
-    session.add(agent)
+    if skills is not None:
+        agent.skills = sorted(set(skills))
     session.flush()
+    if agent.status == "online":
+        route_waiting(session)
     return agent
 
 
@@ -324,6 +379,7 @@ def conversation_to_dict(conv: Conversation) -> dict[str, Any]:
     return {"id": conv.id, "customer_id": conv.customer_id, "channel": conv.channel,
             "status": conv.status, "assigned_user_id": conv.assigned_user_id,
             "handoff_reason": conv.handoff_reason, "last_intent": conv.last_intent,
+            "skill_group": conv.skill_group, "advisor_id": conv.advisor_id,
             "handled_by": conv.handled_by, "opened_at": iso(conv.created_at),
             "waiting_since": iso(conv.waiting_since),
             "first_response_at": iso(conv.first_response_at),

@@ -72,7 +72,8 @@ def test_editing_intents_faq_and_rules(
         assert (s.scalar(select(func.count()).select_from(IntentExample)
                          .where(IntentExample.intent_id == intent_id)) or 0) == before + 1
         stored = s.get(Intent, intent_id)
-        assert stored is not None and stored.answer == "{salutation}，您的订单 {order_id} {order_status}。"
+        assert stored is not None
+        assert stored.answer == "{salutation}，您的订单 {order_id} {order_status}。"
 
     missing = client.post("/kb/intents/999999/examples", data={"text": "x", "csrf_token": token})
     assert "未保存" in missing.text and "#999999" in missing.text
@@ -133,7 +134,8 @@ def page(browser: Browser) -> Iterator[Page]:
 @pytest.mark.browser
 @pytest.mark.usefixtures("staff", "kb")
 def test_train_and_evaluate_button_shows_accuracy(
-        page: Page, live_server: LiveServer, sessions: sessionmaker[Session]) -> None:
+        page: Page, live_server: LiveServer,  # noqa: F811
+        sessions: sessionmaker[Session]) -> None:
     page.goto(f"{live_server.url}/kb")
     page.wait_for_url(re.compile(r"/login\?next="))
     page.get_by_label("用户名").fill("operator")
@@ -146,7 +148,8 @@ def test_train_and_evaluate_button_shows_accuracy(
     expect(page.locator(".flash")).to_contain_text("训练完成", timeout=60_000)
     accuracy = page.locator("#cv-accuracy").inner_text()
     assert re.fullmatch(r"\d{1,3}\.\d%", accuracy), accuracy
-    # The demo brand's 34 intents are learnable: cross-validated accuracy well above chance (1 in 34); measured 65%.
+    # The demo brand's 34 intents are learnable: cross-validated accuracy well above chance
+    # (1 in 34); measured 65%.
     assert float(accuracy.rstrip("%")) > 50
     page.screenshot(path="/tmp/kb-console.png", full_page=False)
     with sessions() as s:

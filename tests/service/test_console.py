@@ -122,3 +122,27 @@ def test_status_toggle_and_unknown_conversation(
         assert agent is not None and agent.status == "online"
     missing = client.get("/service/conversations/999999")
     assert missing.status_code == 404 and "没有编号为 999999 的会话" in missing.text
+
+
+@pytest.mark.usefixtures("staff")
+def test_an_agent_sets_skill_groups_and_capacity(
+        login: Login, sessions: sessionmaker[Session]) -> None:  # noqa: F811
+    from siyu.service.models import Agent
+
+    client = login("agent")
+    page = client.get("/service")
+    assert 'id="skills-form"' in page.text and "售后" in page.text
+    token = csrf_from(page.text)
+    saved = client.post("/service/skills", data={"skills": ["aftersales", "order"],
+                                                  "capacity": "3", "csrf_token": token})
+    assert "已保存：技能组 售后、订单物流，同时接待 3 个" in saved.text
+    uid = _user_id(sessions, "agent")
+    with sessions() as s:
+        agent = s.get(Agent, uid)
+        assert agent is not None and (agent.skills, agent.capacity) == (["aftersales", "order"], 3)
+    bad = client.post("/service/skills", data={"skills": ["vip"], "capacity": "3",
+                                                "csrf_token": token})
+    assert "未保存" in bad.text and "skills: unknown skill group &#39;vip&#39;" in bad.text
+    with sessions() as s:
+        agent = s.get(Agent, uid)
+        assert agent is not None and agent.skills == ["aftersales", "order"]

