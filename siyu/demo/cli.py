@@ -158,10 +158,16 @@ def demo(
     """Seed the demo brand if the database is empty, then serve the console and API."""
     if ctx.invoked_subcommand is not None:
         return
+    import os
+
     import uvicorn
 
     from siyu.app import create_app
+    from siyu.channels.config import get_channel_settings
 
+    # The demo opens the web chat's customer picker (/chat/demo) unless told otherwise.
+    os.environ.setdefault("SIYU_WEBCHAT_DEMO", "1")
+    get_channel_settings.cache_clear()
     env = open_env(migrate=True)
     with env.session() as session:
         empty = generator.database_is_empty(session)
@@ -172,6 +178,8 @@ def demo(
         admin_password = generator.ensure_admin(session)
     url = f"http://{host}:{port}"
     console.print(f"console: {url}/   API docs: {url}/docs", highlight=False)
+    if get_channel_settings().webchat_demo:
+        console.print(f"web chat as a demo customer: {url}/chat/demo", highlight=False)
     if admin_password:
         console.print(f"admin login: admin / [bold]{admin_password}[/bold] (shown once)",
                       highlight=False)

@@ -3,12 +3,14 @@ hand-off history and suggested replies (agent assist from the knowledge base).""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from siyu.auth.models import User
+from siyu.db import utcnow
 from siyu.service import service
 from siyu.service.models import Agent, BotDecision, ConversationEvent, Message
 
@@ -21,6 +23,7 @@ def conversation_detail(session: Session, conversation_id: int) -> dict[str, Any
     events = session.scalars(select(ConversationEvent).where(
         ConversationEvent.conversation_id == conversation_id)
         .order_by(ConversationEvent.id)).all()
+    names = _names(session, events)
     return {
         "conversation": service.conversation_to_dict(conv),
         "messages": service.messages_of(session, conversation_id),
@@ -28,21 +31,85 @@ def conversation_detail(session: Session, conversation_id: int) -> dict[str, Any
                        "confidence": d.confidence, "reason": d.reason,
                        "latency_ms": d.latency_ms} for d in decisions],
         "events": [{"kind": e.kind, "actor": e.actor, "detail": e.detail,
-                    "at": e.created_at} for e in events],
+                    "at": e.created_at, "text": describe_event(e, names)} for e in events],
     }
 
 
+ROUTING_ZH = {"advisor": "专属顾问优先", "skill": "按技能组", "generalist": "综合客服"}
+
+
+def _names(session: Session, events: Sequence[ConversationEvent]) -> dict[int, str]:
+    ids: set[int] = set()
+    for e in events:
+        if e.actor.startswith("user:") and e.actor[5:].isdigit():
+            ids.add(int(e.actor[5:]))
+        for key in ("user_id", "to_user_id"):
+            if isinstance(e.detail.get(key), int):
+                ids.add(e.detail[key])
+    if not ids:
+        return {}
+    return {u.id: u.display_name or u.username
+            for u in session.scalars(select(User).where(User.id.in_(ids)))}
+
+
+def describe_event(e: ConversationEvent, names: dict[int, str]) -> str:
+    """One line of the conversation's history in words: who did what."""
+    def who(user_id: Any) -> str:
+        return names.get(user_id, f"#{user_id}") if isinstance(user_id, int) else "—"
+
+    actor = e.actor
+    if actor == "bot":
+        by = "机器人"
+    elif actor.startswith("routing:"):
+        by = f"自动分配（{ROUTING_ZH.get(actor[8:], actor[8:])}）"
+    elif actor == "routing":
+        by = "自动分配"
+    elif actor.startswith("user:") and actor[5:].isdigit():
+        by = who(int(actor[5:]))
+    else:
+        by = actor
+    if e.kind == "handoff":
+        group = service.SKILL_GROUPS.get(e.detail.get("skill_group") or "", "")
+        reason = e.detail.get("reason") or ""
+        return f"{by}转人工：{reason}" + (f"（{group}）" if group else "")
+    if e.kind == "assigned":
+        return f"{by} → 分配给 {who(e.detail.get('user_id'))}"
+    if e.kind == "transferred":
+        return f"{by} 转接给 {who(e.detail.get('to_user_id'))}"
+    if e.kind == "closed":
+        return f"{by} 结束会话"
+    return f"{by} · {e.kind}"
+
+
 def suggest_replies(session: Session, conversation_id: int, k: int = 3) -> list[dict[str, Any]]:
-    """FAQ answers matching the customer's last inbound message; empty without a KB."""
+    """Agent assist: for the customer's last message, the answer template of its intent
+    filled from this customer's context, then the best FAQ answers; empty without a KB."""
     last = session.scalar(select(Message.text).where(
         Message.conversation_id == conversation_id, Message.direction == "in")
         .order_by(Message.id.desc()).limit(1))
     if not last:
         return []
-    from siyu.kb.service import load_runtime
+    from siyu.kb.service import load_runtime, render
+    from siyu.service.context import load_context
+
     runtime = load_runtime(session)
-    return [{"question": h.question, "answer": h.answer, "score": h.score}
-            for h in runtime.faq(last, k=k)]
+    out: list[dict[str, Any]] = []
+    pred = runtime.classify(last)
+    info = runtime.intent(pred.intent)
+    if info is not None and info.answer and not pred.out_of_scope:
+        conv = service._conversation(session, conversation_id)
+        from siyu.config import get_settings
+
+        ctx = load_context(session, conv.customer_id, now=utcnow(),
+                           timezone=get_settings().timezone)
+        out.append({"question": f"意图「{info.title}」", "score": pred.confidence,
+                    "answer": render(info.answer, ctx.placeholders())})
+    seen = {o["answer"] for o in out}
+    for h in runtime.faq(last, k=k):
+        if h.answer not in seen and len(out) < k:
+            out.append({"question": h.question, "answer": h.answer, "score": h.score})
+            seen.add(h.answer)
+    return out
 
 
 def agents(session: Session) -> list[dict[str, Any]]:

@@ -4,6 +4,8 @@ and the metrics page."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -90,6 +92,11 @@ def test_handoff_appears_in_the_queue_and_the_agent_handles_it(
     closed = client.post(f"/service/conversations/{conv_id}/close",
                          data={"csrf_token": token})
     assert "会话已结束" in closed.text and "等待客户评价" in closed.text
+    # The history in words: who did what, by name.
+    history = re.findall(r'<li data-kind="\w+">[^<]*· ([^<]*)</li>', closed.text)
+    assert history == ["机器人转人工：顾客要求转人工（综合）", "agent 同学 → 分配给 agent 同学",
+                       "agent 同学 → 分配给 operator 同学", "agent 同学 转接给 operator 同学",
+                       "agent 同学 结束会话"], history
     with sessions() as s:
         conv = s.get(Conversation, conv_id)
         assert conv is not None and conv.status == "closed"
@@ -146,3 +153,15 @@ def test_an_agent_sets_skill_groups_and_capacity(
     with sessions() as s:
         agent = s.get(Agent, uid)
         assert agent is not None and agent.skills == ["aftersales", "order"]
+
+
+@pytest.mark.usefixtures("staff", "kb")
+def test_suggested_replies_fill_the_intent_template_for_this_customer(
+        login: Login, sessions: sessionmaker[Session], settings: Settings  # noqa: F811
+) -> None:
+    customer(sessions, settings, attributes={"points": 1280})
+    result = say(sessions, "积分怎么用", "w-1")
+    page = login("agent").get(f"/service/conversations/{result.conversation_id}")
+    suggestions = re.findall(r'class="btn btn-sm suggestion" data-text="([^"]*)"', page.text)
+    assert suggestions, page.text
+    assert suggestions[0].startswith("林女士，您当前积分 1280。")
