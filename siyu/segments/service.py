@@ -27,7 +27,6 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.compiler import SQLCompiler
 
-from siyu.customers import service as customers
 from siyu.customers.models import Customer, Identity
 from siyu.db import UTCDateTime, utcnow
 from siyu.jobs import service as jobs
@@ -427,6 +426,8 @@ def members(session: Session, segment_id: int, *, page: int = 1, per_page: int =
         .where(SegmentMember.segment_id == segment.id)
         .order_by(SegmentMember.customer_id)
         .offset((page - 1) * per_page).limit(per_page)).all()
+    from siyu.customers import service as customers  # (heavy: phone numbers; CLI counts skip it)
+
     cards = customers.customer_cards(session, [r[0] for r in rows], show_pii=show_pii)
     items = []
     for customer_id, since in rows:
@@ -442,6 +443,8 @@ def export_rows(session: Session, segment_id: int, *, batch: int = 5000
                 ) -> Iterator[list[tuple[Any, ...]]]:
     """The segment's members as CSV rows (customer id, external id, name, masked phone),
     in batches by customer id. Phones are always masked: exports leave the system."""
+    from siyu.customers import service as customers
+
     segment = get_segment(session, segment_id)
     last = 0
     while True:

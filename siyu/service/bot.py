@@ -35,6 +35,12 @@ HUMAN_RE = re.compile(r"转人工|人工客服|真人|找人工|要人工|人工
 ANGER_RE = re.compile(r"投诉|举报|垃圾|骗子|骗人|太差|差劲|气死|无语|什么破|退钱|12315|"
                       r"消协|曝光|滚|傻|恶心|坑人|忍无可忍|[!！]{3,}", re.IGNORECASE)
 GREETING_INTENTS = ("greeting",)
+# Unsure, but the two likeliest intents together are likely: ask which one rather than hand
+# off (「请问您想咨询的是：1. 订单查询 2. 物流延误催件」); the next message may answer by number
+# or by name.
+CLARIFY_MIN_TOTAL = 0.55
+CLARIFY_MIN_SECOND = 0.15
+NO_CLARIFY = ("greeting", "thanks", "goodbye", "ask_for_person")
 UNSURE = "抱歉，这个问题我还不太会回答，已经为您转接人工客服，请稍候～"
 
 
@@ -79,9 +85,75 @@ def _topic(runtime: kb.KbRuntime, text: str, out: Outcome) -> None:
         out.step("topic", intent=info.name, confidence=out.confidence)
 
 
+def _options_offered(session: Session, conv: Conversation) -> list[str]:
+    """The intents the bot's last decision in this conversation asked the customer to choose
+    between (empty unless that decision was a clarifying question)."""
+    last = session.scalars(select(BotDecision).where(BotDecision.conversation_id == conv.id)
+                           .order_by(BotDecision.id.desc()).limit(1)).first()
+    if last is None or last.action != "clarify":
+        return []
+    for step in last.steps or []:
+        if step.get("step") == "clarify":
+            return [str(o) for o in step.get("options", [])]
+    return []
+
+
+def _chosen(runtime: kb.KbRuntime, text: str, options: list[str]) -> str | None:
+    """Which offered intent ``text`` picks: its number (1, 2, 第一个) or its title."""
+    answer = text.strip().rstrip("。.！!～~").strip()
+    numbers = {"1": 0, "一": 0, "第一个": 0, "第1个": 0, "2": 1, "二": 1, "第二个": 1,
+               "第2个": 1}
+    if answer in numbers and numbers[answer] < len(options):
+        return options[numbers[answer]]
+    for name in options:
+        info = runtime.intent(name)
+        if info is not None and answer and (answer == info.title or info.title in answer):
+            return name
+    return None
+
+
+def _clarify(runtime: kb.KbRuntime, ctx: CustomerContext, pred: kb.Prediction,
+             out: Outcome) -> bool:
+    """Ask which of the two likeliest intents the customer means, when that is worth it."""
+    ranked = [(n, c) for n, c in pred.alternatives[:2] if n not in NO_CLARIFY]
+    if len(ranked) < 2 or ranked[1][1] < CLARIFY_MIN_SECOND or \
+            ranked[0][1] + ranked[1][1] < CLARIFY_MIN_TOTAL:
+        return False
+    infos = [runtime.intent(n) for n, _ in ranked]
+    if any(i is None or not (i.answer or i.action) for i in infos):
+        return False
+    titles = [i.title for i in infos if i is not None]
+    out.replies.append(f"{ctx.salutation}，请问您想咨询的是：\n1. {titles[0]}\n2. {titles[1]}\n"
+                       "回复数字即可，也可以换个说法描述您的问题～")
+    out.action = "clarify"
+    out.reason = f"不确定是「{titles[0]}」还是「{titles[1]}」，请顾客选择"
+    out.step("clarify", options=[n for n, _ in ranked])
+    return True
+
+
+def _answer_intent(ctx: CustomerContext, info: kb.IntentInfo, out: Outcome, why: str) -> bool:
+    """Act on a recognised intent: hand off, run its action, or answer from its template."""
+    if info.handoff:
+        out.action, out.reason, out.handoff = "handoff", f"意图「{info.title}」需人工处理", \
+            f"intent:{info.name}"
+        if info.answer:
+            out.replies.append(kb.render(info.answer, ctx.placeholders()))
+        return True
+    if info.action in ACTIONS:
+        out.replies.append(ACTIONS[info.action](ctx))
+        out.action, out.reason = "action", f"意图「{info.title}」→ 执行 {info.action}"
+        return True
+    if info.answer:
+        out.replies.append(kb.render(info.answer, ctx.placeholders()))
+        out.action, out.reason = "answer", f"意图「{info.title}」{why}"
+        return True
+    return False
+
+
 def decide(session: Session, runtime: kb.KbRuntime, ctx: CustomerContext, text: str, *,
-           first_turn: bool) -> Outcome:
-    """What to answer to ``text`` from this customer (no writes)."""
+           first_turn: bool, options: list[str] | None = None) -> Outcome:
+    """What to answer to ``text`` from this customer (no writes). ``options``: the intents
+    the bot just asked the customer to choose between."""
     out = Outcome(action="answer", reason="")
     incident = ctx.incidents[0] if ctx.incidents else None
     opening = incident_sentence(ctx, incident) if incident is not None and first_turn else ""
@@ -101,6 +173,14 @@ def decide(session: Session, runtime: kb.KbRuntime, ctx: CustomerContext, text: 
         if opening:
             out.replies.append(opening)
         return out
+
+    choice = _chosen(runtime, text, options) if options else None
+    info = runtime.intent(choice)
+    if info is not None:
+        out.intent, out.confidence = info.name, 1.0
+        out.step("choice", intent=info.name, options=options)
+        if _answer_intent(ctx, info, out, "（顾客选择）"):
+            return out
 
     hit = runtime.keyword(text)
     if hit is not None:
@@ -128,21 +208,9 @@ def decide(session: Session, runtime: kb.KbRuntime, ctx: CustomerContext, text: 
     if opening:
         out.replies.append(opening)
 
-    if confident and info is not None:
-        if info.handoff:
-            out.action, out.reason, out.handoff = "handoff", f"意图「{info.title}」需人工处理", \
-                f"intent:{info.name}"
-            if info.answer:
-                out.replies.append(kb.render(info.answer, ctx.placeholders()))
-            return out
-        if info.action in ACTIONS:
-            out.replies.append(ACTIONS[info.action](ctx))
-            out.action, out.reason = "action", f"意图「{info.title}」→ 执行 {info.action}"
-            return out
-        if info.answer:
-            out.replies.append(kb.render(info.answer, ctx.placeholders()))
-            out.action, out.reason = "answer", f"意图「{info.title}」置信度 {pred.confidence:.2f}"
-            return out
+    if confident and info is not None and _answer_intent(
+            ctx, info, out, f"置信度 {pred.confidence:.2f}"):
+        return out
 
     faq = runtime.faq(text, k=1)
     if faq and faq[0].score >= FAQ_MIN_SCORE:
@@ -152,6 +220,8 @@ def decide(session: Session, runtime: kb.KbRuntime, ctx: CustomerContext, text: 
         return out
     if opening:
         out.action, out.reason = "context", "近期事件优先处理"
+        return out
+    if not pred.out_of_scope and _clarify(runtime, ctx, pred, out):
         return out
     out.action, out.handoff = "handoff", "low_confidence"
     out.reason = (f"置信度低（{pred.confidence:.2f}），无匹配 FAQ，转人工"
@@ -179,7 +249,7 @@ def handle_inbound(session: Session, message_id: int, *, now: dt.datetime | None
                        timezone=settings.timezone)
     runtime = kb.load_runtime(session)
     out = decide(session, runtime, ctx, message.text or "", first_turn=_first_bot_turn(
-        session, conv))
+        session, conv), options=_options_offered(session, conv))
     previous_intent = conv.last_intent
     if out.intent:
         conv.last_intent = out.intent

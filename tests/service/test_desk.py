@@ -246,3 +246,55 @@ def test_conversations_api(client: TestClient, sessions: sessionmaker[Session],
                        ).status_code == 403
     del client.headers["Authorization"]
     assert client.get("/api/v1/conversations", params={"customer_id": cid}).status_code == 401
+
+
+def test_a_near_tie_gets_a_clarifying_question_and_the_answer_picks_the_intent(
+        sessions: sessionmaker[Session], settings: Settings, kb: None,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from siyu.kb.service import KbRuntime, Prediction
+
+    customer(sessions, settings)
+    real = KbRuntime.classify
+
+    def torn(self: KbRuntime, text: str) -> Prediction:
+        if text == "我的快递怎么还没到":  # the model hesitates between two order-desk intents
+            return Prediction("order_status", 0.44, False,
+                              [("order_status", 0.44), ("delivery_delay", 0.27),
+                               ("refund_progress", 0.02)])
+        return real(self, text)
+
+    monkeypatch.setattr(KbRuntime, "classify", torn)
+    asked = say(sessions, "我的快递怎么还没到", "w-1")
+    made = decision(sessions, asked.message_id)
+    assert made.action == "clarify"
+    assert made.steps[-1] == {"step": "clarify", "options": ["order_status", "delivery_delay"]}
+    question = replies(sessions, asked.conversation_id)[-1][1]
+    assert "1. 订单查询" in question and "2. 物流延误催件" in question
+    with sessions() as s:
+        conv = s.get(Conversation, asked.conversation_id)
+        assert conv is not None and conv.status == "bot"  # no hand-off
+
+    picked = say(sessions, "2", "w-2")
+    chose = decision(sessions, picked.message_id)
+    assert (chose.action, chose.intent, chose.confidence) == ("answer", "delivery_delay", 1.0)
+    assert chose.steps[0]["step"] == "choice"
+    assert "物流" in replies(sessions, picked.conversation_id)[-1][1] or \
+        "快递" in replies(sessions, picked.conversation_id)[-1][1]
+
+    # A "2" that answers no question is just a message (no choice step).
+    later = say(sessions, "2", "w-3")
+    assert all(st["step"] != "choice" for st in decision(sessions, later.message_id).steps)
+
+
+def test_a_clarifying_question_can_be_answered_by_name(
+        sessions: sessionmaker[Session], settings: Settings, kb: None) -> None:
+    from siyu.kb.service import load_runtime
+
+    with sessions() as s:
+        runtime = load_runtime(s)
+        ctx = bot.load_context(s, customer(sessions, settings), now=dt.datetime.now(dt.UTC))
+        out = bot.decide(s, runtime, ctx, "订单查询", first_turn=False,
+                         options=["order_status", "delivery_delay"])
+    assert out.action == "action" and out.intent == "order_status"
+    assert out.steps[0] == {"step": "choice", "intent": "order_status",
+                            "options": ["order_status", "delivery_delay"]}
