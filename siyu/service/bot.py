@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from siyu.config import get_settings
 from siyu.db import utcnow
+from siyu.events.labels import event_type_zh
 from siyu.kb import service as kb
 from siyu.service import service as desk
 from siyu.service.context import CustomerContext, incident_sentence, load_context
@@ -203,7 +204,7 @@ def decide(session: Session, runtime: kb.KbRuntime, ctx: CustomerContext, text: 
                     or (info.action == "payment_help" and incident is not None)):
         # A vague message right after something went wrong: that is what it is about.
         out.replies.append(opening)
-        out.action, out.reason = "context", f"近期事件「{incident.type}」优先处理"  # type: ignore[union-attr]
+        out.action, out.reason = "context", f"近期事件「{event_type_zh(incident.type)}」优先处理"  # type: ignore[union-attr]
         return out
     if opening:
         out.replies.append(opening)

@@ -24,10 +24,16 @@ def conversation_detail(session: Session, conversation_id: int) -> dict[str, Any
         ConversationEvent.conversation_id == conversation_id)
         .order_by(ConversationEvent.id)).all()
     names = _names(session, events)
+    from siyu.kb.models import Intent
+
+    wanted = {d.intent for d in decisions if d.intent}
+    titles = dict(session.execute(select(Intent.name, Intent.title)
+                                  .where(Intent.name.in_(wanted))).all()) if wanted else {}
     return {
         "conversation": service.conversation_to_dict(conv),
         "messages": service.messages_of(session, conversation_id),
         "decisions": [{"message_id": d.message_id, "action": d.action, "intent": d.intent,
+                       "intent_title": titles.get(d.intent or "", d.intent),
                        "confidence": d.confidence, "reason": d.reason,
                        "latency_ms": d.latency_ms} for d in decisions],
         "events": [{"kind": e.kind, "actor": e.actor, "detail": e.detail,
@@ -73,6 +79,8 @@ def describe_event(e: ConversationEvent, names: dict[int, str]) -> str:
         reason = e.detail.get("reason") or ""
         return f"{by}转人工：{reason}" + (f"（{group}）" if group else "")
     if e.kind == "assigned":
+        if actor == f"user:{e.detail.get('user_id')}":
+            return f"{by} 接入会话"
         return f"{by} → 分配给 {who(e.detail.get('user_id'))}"
     if e.kind == "transferred":
         return f"{by} 转接给 {who(e.detail.get('to_user_id'))}"

@@ -100,7 +100,7 @@ def test_a_failed_payment_minutes_ago_is_addressed_first(
     assert f"刚才 {local} 的付款" in text and "银行卡余额不足" in text and "776.00" in text
     assert text.startswith("林女士您好")
     made = decision(sessions, result.message_id)
-    assert made.action == "context" and "payment_failed" in made.reason
+    assert made.action == "context" and made.reason == "近期事件「支付失败」优先处理"
     assert made.steps[0]["step"] == "context" and made.steps[0]["addressed"] is True
     # The next message is answered on its own: the payment was already addressed.
     second = say(sessions, "怎么开发票", "w-2")
