@@ -30,6 +30,8 @@ from siyu.service import inbox, metrics, service
 
 _HERE = Path(__file__).resolve().parent
 PERMISSION = "service.agent"
+CHANNELS_ZH = {"webchat": "网页聊天", "wecom": "企业微信", "wechat": "微信", "sms": "短信",
+               "app": "App", "mini_program": "小程序"}
 
 register_nav("客服工作台", "/service", PERMISSION, order=40)
 register_nav("客服指标", "/service/metrics", PERMISSION, order=41)
@@ -88,7 +90,8 @@ def inbox_page(
     return _render(request, user, "service/inbox.html", {
         "waiting": _with_sla(q["waiting"], sla), "mine": _with_sla(q["mine"], sla),
         "status": agent["status"], "agent": agent, "skill_groups": service.SKILL_GROUPS,
-        "sla_seconds": sla})
+        "sla_seconds": sla, "channels": CHANNELS_ZH,
+        "intents": inbox.intent_titles(session, [c["last_intent"] for c in q["waiting"]])})
 
 
 @router.get("/service/conversations/{conversation_id}")

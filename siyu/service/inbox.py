@@ -24,11 +24,7 @@ def conversation_detail(session: Session, conversation_id: int) -> dict[str, Any
         ConversationEvent.conversation_id == conversation_id)
         .order_by(ConversationEvent.id)).all()
     names = _names(session, events)
-    from siyu.kb.models import Intent
-
-    wanted = {d.intent for d in decisions if d.intent}
-    titles = dict(session.execute(select(Intent.name, Intent.title)
-                                  .where(Intent.name.in_(wanted))).all()) if wanted else {}
+    titles = intent_titles(session, [d.intent for d in decisions])
     return {
         "conversation": service.conversation_to_dict(conv),
         "messages": service.messages_of(session, conversation_id),
@@ -39,6 +35,17 @@ def conversation_detail(session: Session, conversation_id: int) -> dict[str, Any
         "events": [{"kind": e.kind, "actor": e.actor, "detail": e.detail,
                     "at": e.created_at, "text": describe_event(e, names)} for e in events],
     }
+
+
+def intent_titles(session: Session, names: Sequence[str | None]) -> dict[str, str]:
+    """Display titles of the named intents (those without one keep their name)."""
+    from siyu.kb.models import Intent
+
+    wanted = {n for n in names if n}
+    if not wanted:
+        return {}
+    return {name: title or name for name, title in session.execute(
+        select(Intent.name, Intent.title).where(Intent.name.in_(wanted)))}
 
 
 ROUTING_ZH = {"advisor": "专属顾问优先", "skill": "按技能组", "generalist": "综合客服"}
@@ -152,10 +159,12 @@ def recent_activity(session: Session, customer_id: int, *, limit: int = 5
                              .order_by(Event.ts.desc()).limit(limit)).all()
     orders = session.scalars(select(Order).where(Order.customer_id == customer_id)
                              .order_by(Order.ts.desc()).limit(limit)).all()
-    return {"events": [{"type": e.type, "ts": e.ts, "properties": e.properties or {}}
-                       for e in events],
-            "orders": [{"id": o.id, "ts": o.ts, "amount": o.amount, "status": o.status}
-                       for o in orders]}
+    from siyu.events.labels import event_type_zh, order_status_zh
+
+    return {"events": [{"type": e.type, "label": event_type_zh(e.type), "ts": e.ts,
+                        "properties": e.properties or {}} for e in events],
+            "orders": [{"id": o.id, "ts": o.ts, "amount": o.amount, "status": o.status,
+                        "status_zh": order_status_zh(o.status)} for o in orders]}
 
 
 def new_messages(session: Session, conversation_id: int, after_id: int) -> dict[str, Any]:

@@ -114,7 +114,7 @@ def test_payment_failed_customer_reaches_an_agent_and_rates_the_service(
         # The context beside it: who, the failed payment, the bot's decisions.
         assert "林晓雯" in desk.inner_text("#customer-panel")
         event = desk.locator("#recent-events [data-type='payment_failed']")
-        assert event.inner_text() == "付款失败"
+        assert event.inner_text() == "支付失败"
         assert "怎么回事啊" in desk.inner_text("#messages")
         assert desk.locator("#decisions [data-action='handoff']").inner_text() == "转人工"
 
