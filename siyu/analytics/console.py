@@ -11,17 +11,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import jinja2
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
-from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
 from siyu.analytics import service
 from siyu.analytics.config import load_config
-from siyu.console.nav import nav_for, register_nav
+from siyu.console import pages
+from siyu.console.nav import register_nav
 from siyu.console.panels import register_customer_panel
-from siyu.console.routes import ConsoleRoute, StaffUser, check_csrf, csrf_token, permitted
+from siyu.console.routes import ConsoleRoute, StaffUser, check_csrf, permitted
 from siyu.db import utcnow
 from siyu.kit import charts
 from siyu.kit.web import get_session
@@ -35,18 +34,6 @@ register_customer_panel("scores", "客户评分", service.score_card, "customers
                         empty="尚未计算评分（导入数据后自动重算，或运行 siyu scores recompute）")
 
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
-
-
-def _templates(request: Request) -> Jinja2Templates:
-    cached: Jinja2Templates | None = getattr(request.app.state, "analytics_templates", None)
-    if cached is None:
-        console_env: jinja2.Environment = request.app.state.console_templates.env
-        loaders: list[jinja2.BaseLoader] = [jinja2.FileSystemLoader(_HERE / "templates")]
-        if console_env.loader is not None:
-            loaders.append(console_env.loader)
-        cached = Jinja2Templates(env=console_env.overlay(loader=jinja2.ChoiceLoader(loaders)))
-        request.app.state.analytics_templates = cached
-    return cached
 
 
 def dashboard_charts(data: dict[str, Any], ltv: dict[str, Any]) -> dict[str, Any]:
@@ -92,15 +79,9 @@ def dashboard(
     data = service.summary(session, config, now=utcnow(),
                            timezone=request.app.state.settings.timezone)
     ltv = service.ltv_cac(session, config)
-    context = {"user": user, "nav": nav_for(user.role, request.url.path),
-               "csrf_token": csrf_token(request), "flash": request.session.pop("flash", None),
-               "data": data, "ltv": ltv, "charts": dashboard_charts(data, ltv),
-               "can_recompute": user.can("customers.write")}
-    response = _templates(request).TemplateResponse(request, "analytics/dashboard.html",
-                                                    context)
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["X-Frame-Options"] = "DENY"
-    return response
+    return pages.render(request, user, _HERE / "templates", "analytics/dashboard.html", {
+        "data": data, "ltv": ltv, "charts": dashboard_charts(data, ltv),
+        "can_recompute": user.can("customers.write")})
 
 
 @router.post("/dashboard/recompute")

@@ -7,15 +7,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import jinja2
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from fastapi.templating import Jinja2Templates
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from siyu.console.nav import nav_for, register_nav
-from siyu.console.routes import ConsoleRoute, StaffUser, check_csrf, csrf_token, permitted
+from siyu.console import pages
+from siyu.console.nav import register_nav
+from siyu.console.routes import ConsoleRoute, StaffUser, check_csrf, permitted
 from siyu.errors import NotFound, SiyuError
 from siyu.kb import service
 from siyu.kb.models import KEYWORD_MATCHES, FaqEntry, Intent, IntentExample, KeywordRule
@@ -28,18 +27,6 @@ EXAMPLES_SHOWN = 8
 register_nav("知识库", "/kb", PERMISSION, order=45)
 
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
-
-
-def _templates(request: Request) -> Jinja2Templates:
-    cached: Jinja2Templates | None = getattr(request.app.state, "kb_templates", None)
-    if cached is None:
-        console_env: jinja2.Environment = request.app.state.console_templates.env
-        loaders: list[jinja2.BaseLoader] = [jinja2.FileSystemLoader(_HERE / "templates")]
-        if console_env.loader is not None:
-            loaders.append(console_env.loader)
-        cached = Jinja2Templates(env=console_env.overlay(loader=jinja2.ChoiceLoader(loaders)))
-        request.app.state.kb_templates = cached
-    return cached
 
 
 def overview(session: Session) -> dict[str, Any]:
@@ -73,12 +60,7 @@ def overview(session: Session) -> dict[str, Any]:
 @router.get("/kb")
 def kb_page(request: Request, user: StaffUser = Depends(permitted(PERMISSION)),
             session: Session = Depends(get_session, scope="function")) -> HTMLResponse:
-    context = {"user": user, "nav": nav_for(user.role, request.url.path),
-               "csrf_token": csrf_token(request), "flash": request.session.pop("flash", None),
-               **overview(session)}
-    response = _templates(request).TemplateResponse(request, "kb/index.html", context)
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return pages.render(request, user, _HERE / "templates", "kb/index.html", overview(session))
 
 
 def _done(request: Request, text: str, kind: str = "ok", anchor: str = "") -> Response:

@@ -12,14 +12,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import jinja2
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
-from siyu.console.nav import nav_for, register_nav
-from siyu.console.routes import ConsoleRoute, StaffUser, check_csrf, csrf_token, permitted
+from siyu.console import pages
+from siyu.console.nav import register_nav
+from siyu.console.routes import ConsoleRoute, StaffUser, check_csrf, permitted
 from siyu.errors import SiyuError
 from siyu.kit.web import get_session
 from siyu.segments import service
@@ -57,28 +56,10 @@ SNIPPETS: tuple[tuple[str, str], ...] = (
 )
 
 
-def _templates(request: Request) -> Jinja2Templates:
-    cached: Jinja2Templates | None = getattr(request.app.state, "segment_templates", None)
-    if cached is None:
-        console_env: jinja2.Environment = request.app.state.console_templates.env
-        loaders: list[jinja2.BaseLoader] = [jinja2.FileSystemLoader(_HERE / "templates")]
-        if console_env.loader is not None:
-            loaders.append(console_env.loader)
-        env = console_env.overlay(loader=jinja2.ChoiceLoader(loaders))
-        cached = Jinja2Templates(env=env)
-        request.app.state.segment_templates = cached
-    return cached
-
-
 def _render(request: Request, user: StaffUser, name: str, context: dict[str, Any], *,
             status_code: int = 200) -> HTMLResponse:
-    base = {"user": user, "nav": nav_for(user.role, request.url.path),
-            "csrf_token": csrf_token(request), "flash": request.session.pop("flash", None)}
-    response = _templates(request).TemplateResponse(request, name, {**base, **context},
-                                                    status_code=status_code)
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["X-Frame-Options"] = "DENY"
-    return response
+    return pages.render(request, user, _HERE / "templates", name, context,
+                        status_code=status_code)
 
 
 def sparkline(sizes: list[int], width: int = SPARK_WIDTH, height: int = SPARK_HEIGHT

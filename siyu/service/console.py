@@ -13,14 +13,13 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
-import jinja2
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
-from siyu.console.nav import nav_for, register_nav
-from siyu.console.routes import ConsoleRoute, StaffUser, check_csrf, csrf_token, permitted
+from siyu.console import pages
+from siyu.console.nav import register_nav
+from siyu.console.routes import ConsoleRoute, StaffUser, check_csrf, permitted
 from siyu.customers.service import get_customer_360
 from siyu.db import utcnow
 from siyu.errors import SiyuError
@@ -39,28 +38,10 @@ register_nav("客服指标", "/service/metrics", PERMISSION, order=41)
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
 
 
-def _templates(request: Request) -> Jinja2Templates:
-    cached: Jinja2Templates | None = getattr(request.app.state, "service_templates", None)
-    if cached is None:
-        console_env: jinja2.Environment = request.app.state.console_templates.env
-        loaders: list[jinja2.BaseLoader] = [jinja2.FileSystemLoader(_HERE / "templates")]
-        if console_env.loader is not None:
-            loaders.append(console_env.loader)
-        env = console_env.overlay(loader=jinja2.ChoiceLoader(loaders))
-        cached = Jinja2Templates(env=env)
-        request.app.state.service_templates = cached
-    return cached
-
-
 def _render(request: Request, user: StaffUser, name: str, context: dict[str, Any], *,
             status_code: int = 200) -> HTMLResponse:
-    base = {"user": user, "nav": nav_for(user.role, request.url.path),
-            "csrf_token": csrf_token(request), "flash": request.session.pop("flash", None)}
-    response = _templates(request).TemplateResponse(request, name, {**base, **context},
-                                                    status_code=status_code)
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["X-Frame-Options"] = "DENY"
-    return response
+    return pages.render(request, user, _HERE / "templates", name, context,
+                        status_code=status_code)
 
 
 def _with_sla(rows: list[dict[str, Any]], sla_seconds: int) -> list[dict[str, Any]]:

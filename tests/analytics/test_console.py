@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
-from playwright.sync_api import Browser, expect, sync_playwright
+from playwright.sync_api import Browser, expect
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -29,7 +27,6 @@ from tests.console.conftest import (  # noqa: F401
     make_user,
 )
 
-CHROMIUM = "/usr/bin/chromium"
 SCREENSHOT = "/tmp/analytics-dashboard.png"
 
 
@@ -106,19 +103,6 @@ def test_dashboard_page_for_roles(app_client: TestClient, login: Login,  # noqa:
     app_client.cookies.clear()
     agent = login("agent").get("/dashboard")
     assert agent.status_code == 403 and "仪表盘" not in agent.text.split("<main")[0]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} is not installed")
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(
-            executable_path=CHROMIUM, headless=True,
-            args=["--no-sandbox", "--disable-background-networking", "--disable-gpu",
-                  "--disable-component-update", "--no-first-run"])
-        yield chromium
-        chromium.close()
 
 
 @pytest.mark.browser

@@ -4,7 +4,6 @@ reply, asks for a person and sees the hand-off message (worker running in-proces
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -20,18 +19,6 @@ from tests.channels.conftest import WEBCHAT_SECRET, live_app
 
 pytestmark = pytest.mark.browser
 SCREENSHOT = os.environ.get("SIYU_SCREENSHOT_DIR", "/tmp")
-
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    playwright = pytest.importorskip("playwright.sync_api")
-    with playwright.sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path="/usr/bin/chromium", headless=True,
-            args=["--no-sandbox", "--disable-background-networking", "--disable-gpu",
-                  "--disable-component-update", "--no-first-run"])
-        yield b
-        b.close()
 
 
 def test_customer_chats_with_the_bot_and_asks_for_a_person(

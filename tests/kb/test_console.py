@@ -4,12 +4,10 @@ browser showing the cross-validated accuracy."""
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -26,8 +24,6 @@ from tests.console.conftest import (  # noqa: F401  (console fixtures)
     staff,
 )
 from tests.service.test_desk import kb  # noqa: F401  (fixture kb: the demo brand's KB)
-
-CHROMIUM = "/usr/bin/chromium"
 
 
 def _count(sessions: sessionmaker[Session], model: type) -> int:
@@ -107,28 +103,6 @@ def test_editing_intents_faq_and_rules(
     with sessions() as s:
         hit = service.load_runtime(s).keyword("我要人工客服")
         assert hit is not None and hit.handoff
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} is not installed")
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(
-            executable_path=CHROMIUM, headless=True,
-            args=["--no-sandbox", "--disable-background-networking", "--disable-gpu",
-                  "--disable-component-update", "--no-first-run"])
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1360, "height": 900}, locale="zh-CN")
-    tab = context.new_page()
-    tab.set_default_timeout(30_000)
-    yield tab
-    context.close()
 
 
 @pytest.mark.browser

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -18,7 +16,6 @@ from siyu.segments.models import Segment
 from tests.console.conftest import PASSWORD, LiveServer, Login, csrf_from
 from tests.segments.conftest import NOW, Population
 
-CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = "/tmp/segments-{}.png"
 
 
@@ -65,28 +62,6 @@ def test_list_shows_sizes_and_save_refuses_bad_rules(
                                              "csrf_token": token}, follow_redirects=False)
     assert ok.status_code == 303 and ok.headers["location"] == "/segments"
     assert "已保存人群「好」，当前 4 人" in client.get("/segments").text
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} is not installed")
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(
-            executable_path=CHROMIUM, headless=True,
-            args=["--no-sandbox", "--disable-background-networking", "--disable-gpu",
-                  "--disable-component-update", "--no-first-run"])
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1360, "height": 900}, locale="zh-CN")
-    tab = context.new_page()
-    tab.set_default_timeout(10_000)
-    yield tab
-    context.close()
 
 
 @pytest.mark.browser

@@ -11,7 +11,6 @@ import datetime as dt
 import os
 import re
 import time
-from collections.abc import Iterator
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -43,16 +42,6 @@ from tests.channels.conftest import (  # noqa: F401  (channel fixtures)
 pytestmark = pytest.mark.browser
 SCREENSHOT = os.environ.get("SIYU_SCREENSHOT_DIR", "/tmp")
 PASSWORD = "agent-password-123"
-
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    playwright = pytest.importorskip("playwright.sync_api")
-    with playwright.sync_playwright() as p:
-        b = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True,
-                              args=["--no-sandbox", "--disable-background-networking"])
-        yield b
-        b.close()
 
 
 def test_payment_failed_customer_reaches_an_agent_and_rates_the_service(
