@@ -25,6 +25,7 @@ from tests.console.conftest import (  # noqa: F401
     live_server,
     login,
     make_user,
+    sign_in_at,
 )
 
 SCREENSHOT = "/tmp/analytics-dashboard.png"
@@ -111,12 +112,7 @@ def test_dashboard_renders_its_charts(browser: Browser, live_server: LiveServer,
     context = browser.new_context(viewport={"width": 1360, "height": 900}, locale="zh-CN")
     page = context.new_page()
     page.set_default_timeout(10_000)
-    page.goto(f"{live_server.url}/dashboard")
-    page.wait_for_url(re.compile(r"/login\?next="))
-    page.get_by_label("用户名").fill("analyst")
-    page.get_by_label("密码").fill(PASSWORD)
-    page.get_by_role("button", name="登录").click()
-    page.wait_for_url("**/dashboard")
+    sign_in_at(page, f"{live_server.url}/dashboard", "analyst")
     expect(page.locator("section svg.chart")).to_have_count(7)
     lifecycle = page.locator("#chart-lifecycle g.bar")
     expect(lifecycle).to_have_count(6)

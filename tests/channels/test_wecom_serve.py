@@ -18,6 +18,7 @@ import siyu.models  # noqa: F401
 from siyu.db import Base, make_engine
 from tests.channels.conftest import CORP_SECRET, free_port
 from tests.channels.fakes import FakeWeCom, serve
+from tests.cli_helpers import wait_until_healthy
 
 SIYU = [sys.executable, "-m", "siyu.cli"]
 
@@ -42,17 +43,7 @@ def served(tmp_path: Path, vector: dict[str, Any]) -> Iterator[dict[str, Any]]:
                                 stderr=subprocess.STDOUT)
         base = f"http://127.0.0.1:{port}"
         try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("siyu serve did not start: " +
-                                       (tmp_path / "serve.log").read_text())
-                time.sleep(0.2)
+            wait_until_healthy(base, proc, tmp_path / "serve.log")
             yield {"base": base, "key": key, "db": db_url, "wecom": wecom}
         finally:
             proc.terminate()

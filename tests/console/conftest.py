@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 import uvicorn
@@ -143,3 +144,14 @@ def live_server(settings: Settings, engine: Engine, sessions: sessionmaker[Sessi
     server.start()
     yield server
     server.stop()
+
+
+def sign_in_at(page: Any, url: str, username: str, password: str = PASSWORD) -> None:
+    """Open a console ``url`` in a browser tab, sign in on the login page it redirects to,
+    and wait until the page itself is back."""
+    page.goto(url)
+    page.wait_for_url(re.compile(r"/login\?next="))
+    page.get_by_label("用户名").fill(username)
+    page.get_by_label("密码").fill(password)
+    page.get_by_role("button", name="登录").click()
+    page.wait_for_url(url)

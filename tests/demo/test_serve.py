@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 
 from tests.channels.conftest import free_port
+from tests.cli_helpers import wait_until_healthy
 
 SIYU = [sys.executable, "-m", "siyu.cli"]
 
@@ -28,16 +29,7 @@ def test_demo_serves_the_console_and_the_web_chat_demo(tmp_path: Path) -> None:
                                 env=env, stdout=log, stderr=subprocess.STDOUT)
         base = f"http://127.0.0.1:{port}"
         try:
-            deadline = time.monotonic() + 180
-            while True:
-                try:
-                    if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                assert proc.poll() is None, log_path.read_text()
-                assert time.monotonic() < deadline, log_path.read_text()
-                time.sleep(0.3)
+            wait_until_healthy(base, proc, log_path, timeout=180)
             out = log_path.read_text()
             assert f"web chat as a demo customer: {base}/chat/demo" in out
             assert re.search(r"admin login: admin / \S+", out), out

@@ -21,6 +21,7 @@ from tests.console.conftest import (  # noqa: F401  (console fixtures)
     live_server,
     login,
     make_user,
+    sign_in_at,
     staff,
 )
 from tests.service.test_desk import kb  # noqa: F401  (fixture kb: the demo brand's KB)
@@ -110,12 +111,7 @@ def test_editing_intents_faq_and_rules(
 def test_train_and_evaluate_button_shows_accuracy(
         page: Page, live_server: LiveServer,  # noqa: F811
         sessions: sessionmaker[Session]) -> None:
-    page.goto(f"{live_server.url}/kb")
-    page.wait_for_url(re.compile(r"/login\?next="))
-    page.get_by_label("用户名").fill("operator")
-    page.get_by_label("密码").fill(PASSWORD)
-    page.get_by_role("button", name="登录").click()
-    page.wait_for_url("**/kb")
+    sign_in_at(page, f"{live_server.url}/kb", "operator")
     with sessions() as s:
         trained_before = s.scalar(select(func.max(NluModel.id)))
     page.get_by_role("button", name="训练并评估").click()

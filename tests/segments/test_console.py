@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 import pytest
 from fastapi.testclient import TestClient
 from playwright.sync_api import Page, expect
@@ -13,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from siyu.segments import service
 from siyu.segments.console import sparkline
 from siyu.segments.models import Segment
-from tests.console.conftest import PASSWORD, LiveServer, Login, csrf_from
+from tests.console.conftest import LiveServer, Login, csrf_from, sign_in_at
 from tests.segments.conftest import NOW, Population
 
 SCREENSHOTS = "/tmp/segments-{}.png"
@@ -68,12 +66,7 @@ def test_list_shows_sizes_and_save_refuses_bad_rules(
 @pytest.mark.usefixtures("staff")
 def test_builder_live_count_error_position_and_save(
         page: Page, live_server: LiveServer, population: Population) -> None:
-    page.goto(f"{live_server.url}/segments/new")
-    page.wait_for_url(re.compile(r"/login\?next="))
-    page.get_by_label("用户名").fill("operator")
-    page.get_by_label("密码").fill(PASSWORD)
-    page.get_by_role("button", name="登录").click()
-    page.wait_for_url("**/segments/new")
+    sign_in_at(page, f"{live_server.url}/segments/new", "operator")
 
     editor = page.get_by_label("圈选规则")
     editor.fill('tier in ("VIP", "会员") and not tag("投诉中")')

@@ -38,6 +38,7 @@ from tests.channels.conftest import (  # noqa: F401  (channel fixtures)
     wecom_api,
     wecom_settings,
 )
+from tests.console.conftest import sign_in_at
 
 pytestmark = pytest.mark.browser
 SCREENSHOT = os.environ.get("SIYU_SCREENSHOT_DIR", "/tmp")
@@ -89,12 +90,7 @@ def test_payment_failed_customer_reaches_an_agent_and_rates_the_service(
         # The agent signs in to the console and finds the conversation in the queue.
         agent_ctx = browser.new_context(viewport={"width": 1280, "height": 900})
         desk = agent_ctx.new_page()
-        desk.goto(f"{base}/service")
-        desk.wait_for_url(re.compile(r"/login\?next="))
-        desk.get_by_label("用户名").fill("xiaochen")
-        desk.get_by_label("密码").fill(PASSWORD)
-        desk.get_by_role("button", name="登录").click()
-        desk.wait_for_url("**/service")
+        sign_in_at(desk, f"{base}/service", "xiaochen", PASSWORD)
         row = desk.locator("#queue-table tbody tr").first
         assert "转人工" in row.locator(".handoff-reason").inner_text()
         row.locator("a").click()
