@@ -16,11 +16,10 @@ Resolution rules, in order:
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import phonenumbers
-from sqlalchemy import Table, and_, delete, insert, or_, select, tuple_, update
+from sqlalchemy import Table, and_, delete, or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from siyu.customers.errors import (
@@ -39,7 +38,7 @@ from siyu.customers.models import (
     Referral,
 )
 from siyu.db import Base, utcnow
-from siyu.kit.bulk import bulk_insert
+from siyu.kit.bulk import bulk_insert, insert_returning_ids, select_in
 
 KIND_PRIORITY: dict[str, int] = {
     kind: rank
@@ -57,12 +56,11 @@ KIND_PRIORITY: dict[str, int] = {
     )
 }
 DEFAULT_EXCLUSIVE_KINDS: tuple[str, ...] = ("external_id", "app_user_id", "wechat_unionid")
-_LOOKUP_CHUNK = 900
 
 
-@dataclass(frozen=True)
-class IdentityRef:
-    """A normalised identity as carried by an ingested record."""
+class IdentityRef(NamedTuple):
+    """A normalised identity as carried by an ingested record. (A named tuple: a batch
+    builds one per identity, and tuples are made and hashed in C.)"""
 
     kind: str
     value: str
@@ -120,16 +118,11 @@ def _lookup(session: Session, keys: Iterable[tuple[str, str]]) -> dict[tuple[str
     for kind, value in keys:
         by_kind.setdefault(kind, []).append(value)
     found: dict[tuple[str, str], int] = {}
+    table: Table = Identity.__table__  # type: ignore[assignment]
     for kind, values in by_kind.items():
-        for start in range(0, len(values), _LOOKUP_CHUNK):
-            chunk = values[start : start + _LOOKUP_CHUNK]
-            rows = session.execute(
-                select(Identity.value, Identity.customer_id).where(
-                    Identity.kind == kind, Identity.value.in_(chunk)
-                )
-            )
-            for value, customer_id in rows:
-                found[(kind, value)] = customer_id
+        for value, customer_id in select_in(session, table, ("value", "customer_id"), "value",
+                                            values, equals={"kind": kind}):
+            found[(kind, value)] = customer_id
     return found
 
 
@@ -213,14 +206,13 @@ class Resolver:
         real_ids: list[int] = []
         if new_customers:
             now = utcnow()
-            real_ids = list(
-                self.session.scalars(
-                    insert(Customer).returning(Customer.id, sort_by_parameter_order=True),
-                    [
-                        {"attributes": {}, "status": "active", "created_at": now, "updated_at": now}
-                        for _ in new_customers
-                    ],
-                )
+            real_ids = insert_returning_ids(
+                self.session,
+                Customer.__table__,  # type: ignore[arg-type]
+                [
+                    {"attributes": {}, "status": "active", "created_at": now, "updated_at": now}
+                    for _ in new_customers
+                ],
             )
         if new_links:
             now = utcnow()

@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import TypeAdapter
 from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
@@ -35,9 +34,9 @@ from siyu.db import utcnow
 from siyu.errors import InvalidInput
 from siyu.events.labels import event_type_zh, order_status_zh
 from siyu.events.models import Event, Order
-from siyu.kit.validation import RecordError, check_records, validation_context
+from siyu.kit.validation import BatchValidator, RecordError, check_records, validation_context
 
-_CUSTOMER_ADAPTER: TypeAdapter[CustomerIn] = TypeAdapter(CustomerIn)
+_CUSTOMER_VALIDATOR = BatchValidator(CustomerIn)
 
 
 @dataclass
@@ -93,7 +92,7 @@ def upsert_customers(
             details={"field": "customers", "reason": "too many records"},
         )
     result = UpsertResult(received=len(records))
-    checked = check_records(_CUSTOMER_ADAPTER, records, context=validation_context(settings))
+    checked = check_records(_CUSTOMER_VALIDATOR, records, context=validation_context(settings))
     result.rejected = checked.rejected
     if checked.rejected and not partial:
         raise InvalidInput(

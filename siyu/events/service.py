@@ -11,8 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydantic import TypeAdapter
-from sqlalchemy import Table, select
+from sqlalchemy import Table
 from sqlalchemy.orm import Session
 
 from siyu.config import Settings
@@ -21,18 +20,17 @@ from siyu.errors import InvalidInput
 from siyu.events import hooks
 from siyu.events.models import Event, Order
 from siyu.events.schemas import EventIn, OrderIn
-from siyu.kit.bulk import bulk_insert
+from siyu.kit.bulk import bulk_insert, select_in
 from siyu.kit.perf import paused_gc
-from siyu.kit.validation import RecordError, check_records, validation_context
+from siyu.kit.validation import BatchValidator, RecordError, check_records, validation_context
 
 RecordKind = Literal["orders", "events"]
-_ADAPTERS: dict[str, TypeAdapter[Any]] = {
-    "orders": TypeAdapter(OrderIn),
-    "events": TypeAdapter(EventIn),
+_VALIDATORS: dict[str, BatchValidator[Any]] = {
+    "orders": BatchValidator(OrderIn),
+    "events": BatchValidator(EventIn),
 }
 _MODELS: dict[str, type[Order] | type[Event]] = {"orders": Order, "events": Event}
 _TABLES: dict[str, Table] = {"orders": Order.__table__, "events": Event.__table__}  # type: ignore[dict-item]
-_ID_CHUNK = 500
 
 
 @dataclass
@@ -103,7 +101,7 @@ def _ingest(
             details={"field": kind, "reason": "too many records"},
         )
     result = IngestResult(kind=kind, received=len(records))
-    checked = check_records(_ADAPTERS[kind], records, context=validation_context(settings))
+    checked = check_records(_VALIDATORS[kind], records, context=validation_context(settings))
     result.rejected = checked.rejected
     if checked.rejected and not partial:
         raise InvalidInput(
@@ -112,13 +110,10 @@ def _ingest(
             details={"rejected": [r.to_dict() for r in checked.rejected]},
         )
 
-    model = _MODELS[kind]
     # Ids stored before, or repeated inside this batch, are duplicates: retries are no-ops.
     seen: set[str] = set()
     ids = [rec.id for _, rec in checked.valid]
-    for start in range(0, len(ids), _ID_CHUNK):
-        chunk = ids[start : start + _ID_CHUNK]
-        seen.update(session.scalars(select(model.id).where(model.id.in_(chunk))))
+    seen.update(row[0] for row in select_in(session, _TABLES[kind], ("id",), "id", ids))
     fresh = []
     for _, rec in checked.valid:
         if rec.id in seen:

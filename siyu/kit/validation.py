@@ -50,14 +50,36 @@ class Checked(Generic[T]):
     rejected: list[RecordError] = field(default_factory=list)
 
 
+class BatchValidator(Generic[T]):
+    """Validates batches of one record type (``BatchValidator(EventIn)``)."""
+
+    def __init__(self, record_type: type[T]):
+        self.one: TypeAdapter[T] = TypeAdapter(record_type)
+        self.many: TypeAdapter[list[T]] = TypeAdapter(list[record_type])  # type: ignore[valid-type]
+
+
 def check_records(
-    adapter: TypeAdapter[T], records: Sequence[Any], *, context: dict[str, Any] | None = None
+    validator: BatchValidator[T], records: Sequence[Any], *,
+    context: dict[str, Any] | None = None,
 ) -> Checked[T]:
-    """Validate each record on its own, so one bad record cannot hide another."""
+    """Validate each record on its own, so one bad record cannot hide another.
+
+    The whole batch is tried first in one call (one trip into pydantic-core instead of one
+    per record); only a batch with a bad record is validated again record by record, to
+    name every bad record and keep the good ones.
+    """
     checked: Checked[T] = Checked()
+    if isinstance(records, list):
+        try:
+            valid = validator.many.validate_python(records, context=context)
+        except ValidationError:
+            pass
+        else:
+            checked.valid = list(enumerate(valid))
+            return checked
     for index, raw in enumerate(records):
         try:
-            checked.valid.append((index, adapter.validate_python(raw, context=context)))
+            checked.valid.append((index, validator.one.validate_python(raw, context=context)))
         except ValidationError as exc:
             rid = raw.get("id") if isinstance(raw, dict) else None
             checked.rejected.append(
