@@ -10,8 +10,6 @@ from pathlib import Path
 from typing import Annotated, ParamSpec, TypeVar
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from siyu.db import utcnow
 from siyu.kit.cli import console, err_console, handle_errors, open_env, print_json
@@ -141,6 +139,8 @@ def list_command(as_json: JsonOpt = False) -> None:
     if not items:
         console.print("no saved segments yet (siyu segments create NAME RULE)")
         return
+    from rich.table import Table
+
     table = Table("id", "name", "size", "refreshed", "rule")
     for item in items:
         table.add_row(str(item["id"]), item["name"], f"{item['size']:,}",
@@ -182,6 +182,8 @@ def export(
 ) -> None:
     """Write the segment's members to FILE as CSV: customer id, external id, name, masked
     phone (the membership of the last refresh)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     env = open_env()
     written = 0
     tmp = file.with_name(file.name + ".part")
