@@ -24,7 +24,10 @@ def test_upgrade_from_empty_and_from_an_older_revision(tmp_path: Path) -> None:
     migrate.upgrade(engine)
     assert migrate.is_current(engine)
     assert "advisor_id" in {c["name"] for c in inspect(engine).get_columns("conversations")}
+    event_indexes = {i["name"] for i in inspect(engine).get_indexes("events")}
+    assert "ix_events_type_ts_customer" in event_indexes
+    assert "ix_events_type_ts" not in event_indexes  # redundant with the one above (0009)
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0008"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0009"
     migrate.upgrade(engine)  # a no-op on a current database
     engine.dispose()

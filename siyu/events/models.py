@@ -27,10 +27,9 @@ class Order(TimestampMixin, Base):
 
 class Event(TimestampMixin, Base):
     __tablename__ = "events"
-    __table_args__ = (
-        Index("ix_events_customer_ts", "customer_id", "ts"),
-        Index("ix_events_type_ts", "type", "ts"),
-    )
+    # (type, ts) lookups use ix_events_type_ts_customer, declared with the segments that
+    # need its customer_id column (siyu/segments/models.py).
+    __table_args__ = (Index("ix_events_customer_ts", "customer_id", "ts"),)
 
     id: Mapped[str] = mapped_column(String(100), primary_key=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
