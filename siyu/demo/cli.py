@@ -108,6 +108,7 @@ def _score(env: Env, as_of: dt.datetime | None) -> None:
     from siyu.analytics import service as analytics
     from siyu.analytics.config import load_config
     from siyu.db import utcnow
+    from siyu.demo.segments import refresh_demo_segments
     from siyu.errors import SiyuError
 
     now = as_of or utcnow()
@@ -140,9 +141,12 @@ def _score(env: Env, as_of: dt.datetime | None) -> None:
             result = analytics.recompute_scores(env.sessions, now=moment, config=config,
                                                 timezone=env.settings.timezone,
                                                 progress=report)
+            with env.session() as session:
+                n_segments = refresh_demo_segments(session, now=moment,
+                                                   timezone=env.settings.timezone)
     console.print(f"scored {result.customers:,} customers in "
-                  f"{time.perf_counter() - started:.1f} s ({clv}; {result.true_fans:,} true fans)",
-                  highlight=False)
+                  f"{time.perf_counter() - started:.1f} s ({clv}; {result.true_fans:,} true fans; "
+                  f"{n_segments} saved segments)", highlight=False)
 
 
 @app.callback()

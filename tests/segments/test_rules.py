@@ -269,8 +269,9 @@ def test_printer_uses_minimal_parentheses(rule: Rule, text: str) -> None:
         ('lifecycle = "decline"', "生命周期阶段为「衰退期」"),
         ('gender != "male"', "性别不为「男」"),
         ("has(wecom_external_userid)", "已绑定企业微信外部联系人"),
-        ('event("coupon_used", last 12h) = 0', "近12小时「coupon_used」事件=0次"),
-        ('event("view_product") >= 1', "累计「view_product」事件≥1次"),
+        ('event("coupon_used", last 12h) = 0', "近12小时「使用优惠券」事件=0次"),
+        ('event("view_product") >= 1', "累计「浏览商品」事件≥1次"),
+        ('event("vr_tryon") >= 1', "累计「vr_tryon」事件≥1次"),  # no Chinese name: as sent
         ('consent("sms", "marketing")', "已授权「sms」渠道用于「marketing」"),
         ('attr("car_mileage") > 5000', "属性「car_mileage」>5000"),
         ("age >= 30", "年龄≥30岁"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import unicodedata
 from decimal import Decimal
 
+from siyu.events.labels import event_type_zh
 from siyu.segments.rules.nodes import (
     And,
     Cmp,
@@ -129,7 +130,7 @@ def describe_zh(rule: Rule) -> str:
     if isinstance(rule, Consent):
         return f"已授权「{rule.channel}」渠道用于「{rule.purpose}」"
     if isinstance(rule, EventCount):
-        label = f"{_window_zh(rule.window)}「{rule.event_type}」事件"
+        label = f"{_window_zh(rule.window)}「{event_type_zh(rule.event_type)}」事件"
         return label + _comparison_zh(FIELDS["event"], rule.cmp, rule.value)
     return f"属性「{rule.name}」" + _comparison_zh(FIELDS["attr"], rule.cmp, rule.value)
 
