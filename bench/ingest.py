@@ -38,7 +38,25 @@ def _events(batch_no: int, n_customers: int) -> list[dict[str, Any]]:
     return out
 
 
-def measure_store(store: str, batches: int, n_customers: int) -> dict[str, Any]:
+def _post_concurrently(base: str, key: str, payloads: list[bytes], clients: int) -> float:
+    """Post every payload from ``clients`` threads at once; the wall time in seconds."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def post(payload: bytes) -> None:
+        with httpx.Client(base_url=base, timeout=300, headers={
+                "Authorization": f"Bearer {key}", "content-type": "application/json"}) as c:
+            r = c.post("/api/v1/events", content=payload)
+            r.raise_for_status()
+            assert r.json()["accepted"] == BATCH, r.text[:300]
+
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        list(pool.map(post, payloads))
+    return time.perf_counter() - t0
+
+
+def measure_store(store: str, batches: int, n_customers: int, processes: int = 1,
+                  clients: int = 1) -> dict[str, Any]:
     with scratch_database(store) as url:
         siyu(["db", "upgrade"], url)
         key = api_key(url)
@@ -67,6 +85,14 @@ def measure_store(store: str, batches: int, n_customers: int) -> dict[str, Any]:
             r = client.post("/api/v1/events", content=payloads[0])
             result["api_retry_batch_ms"] = round((time.perf_counter() - t0) * 1000, 1)
             assert r.json()["duplicates"] == BATCH
+        if processes > 1 or clients > 1:
+            # The same work from several clients at once into several server processes.
+            fresh = [orjson.dumps({"events": _events(b, n_customers)})
+                     for b in range(batches * 2, batches * 3)]
+            with server(url, processes=processes) as base:
+                seconds = _post_concurrently(base, key, fresh, clients)
+            result["parallel"] = {"processes": processes, "clients": clients,
+                                  "events_per_s": round(batches * BATCH / seconds)}
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "events.jsonl"
             with path.open("wb") as fh:
@@ -83,11 +109,16 @@ def measure_store(store: str, batches: int, n_customers: int) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    results = [measure_store(store, args.batches, args.customers) for store in args.stores]
+    results = [measure_store(store, args.batches, args.customers, args.processes, args.clients)
+               for store in args.stores]
     for r in results:
         print(f"[ingest] {r['store']:<10} API {r['api_events_per_s']:>8,} events/s "
               f"(batch of 10,000: p50 {r['api_batch_ms_p50']} ms; retried batch "
               f"{r['api_retry_batch_ms']} ms)   import {r['import_events_per_s']:>8,} events/s")
+        if "parallel" in r:
+            par = r["parallel"]
+            print(f"[ingest] {r['store']:<10} API {par['events_per_s']:>8,} events/s with "
+                  f"{par['clients']} clients into {par['processes']} server processes")
     return {"ingest": results}
 
 
@@ -95,3 +126,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stores", nargs="+", default=["sqlite", "postgresql"])
     parser.add_argument("--batches", type=int, default=10)
     parser.add_argument("--customers", type=int, default=20_000)
+    parser.add_argument("--processes", type=int, default=2,
+                        help="server processes for the concurrent run (siyu serve --workers)")
+    parser.add_argument("--clients", type=int, default=4,
+                        help="clients posting at once in the concurrent run (1 and "
+                             "--processes 1 skip it)")

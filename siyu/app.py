@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -41,6 +42,16 @@ ROUTERS = [customers_api.router, events_api.router, segments_api.router, segment
            service_api.router, service_console.router, kb_console.router]
 # Models documented in the OpenAPI components though routes read them from raw JSON.
 DOCUMENTED_MODELS: list[type[BaseModel]] = [CustomerIn, OrderIn, EventIn]
+
+
+SERVE_JOBS_ENV = "SIYU_SERVE_JOBS"
+
+
+def app_from_environment() -> FastAPI:
+    """The app as each process of ``siyu serve --workers N`` builds it: settings from the
+    environment, and the job loop when ``SIYU_SERVE_JOBS`` is ``1`` (jobs are claimed
+    safely, so every process may run one)."""
+    return create_app(get_settings(), run_worker=os.environ.get(SERVE_JOBS_ENV) == "1")
 
 
 def create_app(

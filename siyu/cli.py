@@ -100,22 +100,39 @@ def serve(
     worker: Annotated[bool, typer.Option(help="run background jobs in this process "
                                                "(--no-worker when 'siyu worker' runs "
                                                "them)")] = True,
+    workers: Annotated[int, typer.Option(
+        "--workers", min=1, max=64,
+        help="server processes (each runs the API, the console and, unless --no-worker, "
+             "a job loop); more than one uses several cores")] = 1,
 ) -> None:
     """Serve the API and the console (migrating the database first)."""
     env = open_env(migrate=True)
     env.engine.dispose()
-    run_server(env.settings, host=host, port=port, worker=worker)
+    run_server(env.settings, host=host, port=port, worker=worker, processes=workers)
 
 
-def run_server(settings: Settings, *, host: str, port: int, worker: bool = True) -> None:
-    """Serve the app with uvicorn; with ``worker`` the job loop runs in a thread beside it."""
+def run_server(settings: Settings, *, host: str, port: int, worker: bool = True,
+               processes: int = 1) -> None:
+    """Serve the app with uvicorn; with ``worker`` the job loop runs in a thread beside it.
+
+    With several ``processes`` uvicorn starts that many, each building the app from the
+    environment (so ``settings`` must be the environment's, as ``siyu serve`` has them)."""
+    import os
+
     import uvicorn
 
-    from siyu.app import create_app
+    from siyu.app import SERVE_JOBS_ENV, create_app
 
+    where = f"http://{host}:{port}"
+    if processes > 1:
+        os.environ[SERVE_JOBS_ENV] = "1" if worker else "0"
+        console.print(f"siyu {__version__} on {where}  ({processes} processes; API docs: /docs)",
+                      highlight=False)
+        uvicorn.run("siyu.app:app_from_environment", factory=True, workers=processes,
+                    host=host, port=port, log_level="warning")
+        return
     app_ = create_app(settings, run_worker=worker)
-    console.print(f"siyu {__version__} on http://{host}:{port}  (API docs: /docs)",
-                  highlight=False)
+    console.print(f"siyu {__version__} on {where}  (API docs: /docs)", highlight=False)
     uvicorn.run(app_, host=host, port=port, log_level="warning")
 
 

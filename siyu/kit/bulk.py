@@ -8,6 +8,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import JSON, Date, Table, insert, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from siyu.db import UTCDateTime
@@ -154,6 +155,7 @@ def _sqlite_params(
 
 
 def _copy_postgres(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    import psycopg
     from psycopg.types.json import Jsonb
 
     columns = list(rows[0])
@@ -170,14 +172,19 @@ def _copy_postgres(session: Session, table: Table, rows: Sequence[dict[str, Any]
     raw = session.connection().connection.driver_connection
     if raw is None:
         raise RuntimeError("no driver connection for COPY")
-    with raw.cursor() as cursor, cursor.copy(
-        f'COPY "{table.name}" ({names}) FROM STDIN'
-    ) as copy:
-        for row in rows:
-            copy.write_row(tuple(
-                value if conv is None or value is None else conv(value)
-                for conv, value in zip(converters, row.values(), strict=True)
-            ))
+    statement = f'COPY "{table.name}" ({names}) FROM STDIN'
+    try:
+        with raw.cursor() as cursor, cursor.copy(statement) as copy:
+            for row in rows:
+                copy.write_row(tuple(
+                    value if conv is None or value is None else conv(value)
+                    for conv, value in zip(converters, row.values(), strict=True)
+                ))
+    except psycopg.errors.IntegrityError as exc:
+        # The raw cursor bypasses SQLAlchemy, which would have wrapped this: callers (e.g.
+        # ``run_unit``'s retry when a concurrent batch created the same identity first)
+        # catch SQLAlchemy's IntegrityError on every store.
+        raise IntegrityError(statement, None, exc) from exc
 
 
 def _aware_utc(value: dt.datetime) -> dt.datetime:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from siyu.customers.models import Customer, Identity
@@ -53,3 +55,14 @@ def test_select_in_finds_rows_by_value_and_equality(db: Session) -> None:
     assert set(found) == set(values[::3])
     assert found["o-3"] == ids[1]  # the e-mail "o-3" of the other kind is not mixed in
     assert select_in(db, table, ("value",), "value", [], equals={"kind": "email"}) == []  # type: ignore[arg-type]
+
+
+def test_a_duplicate_key_is_sqlalchemys_integrity_error_on_every_store(db: Session) -> None:
+    # run_unit retries a batch that lost a race on a unique key by catching this error;
+    # PostgreSQL's COPY path must raise it too, not psycopg's own.
+    ids = insert_returning_ids(db, Customer.__table__, _customer_rows(["x"]))  # type: ignore[arg-type]
+    row = {"customer_id": ids[0], "kind": "phone", "value": "+8613800138000",
+           "verified": False, "created_at": utcnow()}
+    bulk_insert(db, Identity.__table__, [row])  # type: ignore[arg-type]
+    with pytest.raises(IntegrityError):
+        bulk_insert(db, Identity.__table__, [row])  # type: ignore[arg-type]
