@@ -57,8 +57,10 @@ def test_apikey_create_prints_the_key_alone_on_the_last_line(
 
 
 def test_user_create_validates_role_and_password(
-    monkeypatch: pytest.MonkeyPatch, database_url: str
+    monkeypatch: pytest.MonkeyPatch, database_url: str, sessions: sessionmaker[Session]
 ) -> None:
+    # (``sessions`` empties the database afterwards: the user created here must not be seen
+    # by later tests on the same worker.)
     bad = run_cli(monkeypatch, database_url, "user", "create", "li.na", "--role", "boss",
                   "--password", "long-enough-pw")
     assert bad.exit_code == 2 and "role must be one of" in bad.output

