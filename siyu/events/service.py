@@ -29,7 +29,6 @@ _VALIDATORS: dict[str, BatchValidator[Any]] = {
     "orders": BatchValidator(OrderIn),
     "events": BatchValidator(EventIn),
 }
-_MODELS: dict[str, type[Order] | type[Event]] = {"orders": Order, "events": Event}
 _TABLES: dict[str, Table] = {"orders": Order.__table__, "events": Event.__table__}  # type: ignore[dict-item]
 
 

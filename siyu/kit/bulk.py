@@ -103,14 +103,12 @@ def select_in(
     dialect = session.get_bind().dialect
     cols = ", ".join(f'"{c}"' for c in columns)
     conn = session.connection()
-    out: list[tuple[Any, ...]] = []
     if dialect.name == "postgresql" and dialect.driver == "psycopg":
         conds = [f'"{name}" = %s' for name in equals]
         conds.append(f'"{in_column}" = ANY(%s)')
         sql = f'SELECT {cols} FROM "{table.name}" WHERE {" AND ".join(conds)}'
         params = (*equals.values(), list(values))
-        out.extend(tuple(r) for r in conn.exec_driver_sql(sql, params))
-        return out
+        return [tuple(r) for r in conn.exec_driver_sql(sql, params)]
     if dialect.name != "sqlite":
         stmt = select(*[table.c[c] for c in columns]).where(
             table.c[in_column].in_(list(values)),
@@ -118,6 +116,7 @@ def select_in(
         )
         return [tuple(r) for r in conn.execute(stmt)]
     head = [f'"{name}" = ?' for name in equals]
+    out: list[tuple[Any, ...]] = []
     for start in range(0, len(values), _SQLITE_IN_CHUNK):
         chunk = values[start : start + _SQLITE_IN_CHUNK]
         marks = ",".join("?" * len(chunk))
