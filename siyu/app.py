@@ -21,6 +21,7 @@ from siyu.analytics import console as analytics_console
 from siyu.channels import api as channels_api
 from siyu.config import Settings, get_settings
 from siyu.customers import api as customers_api
+from siyu.customers import console as customers_console
 from siyu.customers.schemas import CustomerIn
 from siyu.db import make_engine, make_session_factory
 from siyu.errors import SiyuError
@@ -39,7 +40,8 @@ log = logging.getLogger("siyu")
 # Routers of each domain, mounted in this order. Domains add theirs here.
 ROUTERS = [customers_api.router, events_api.router, segments_api.router, segments_console.router,
            channels_api.router, analytics_api.router, analytics_console.router,
-           service_api.router, service_console.router, kb_console.router]
+           service_api.router, service_console.router, kb_console.router,
+           customers_console.router]
 # Models documented in the OpenAPI components though routes read them from raw JSON.
 DOCUMENTED_MODELS: list[type[BaseModel]] = [CustomerIn, OrderIn, EventIn]
 

@@ -59,6 +59,3 @@ def nav_for(role: str, current_path: str) -> list[NavLink]:
         if can(role, e.permission)
     ]
 
-
-register_nav("客户", "/customers", "customers.read", order=10)
-register_nav("合并审核", "/merges/conflicts", "customers.write", order=20)
