@@ -8,6 +8,7 @@ from siyu.db import Base
 from siyu.events import models as event_models
 from siyu.jobs import models as job_models
 from siyu.kb import models as kb_models
+from siyu.points import models as points_models
 from siyu.segments import models as segment_models
 from siyu.service import models as service_models
 
@@ -22,6 +23,7 @@ __all__ = [
     "job_models",
     "kb_models",
     "metadata",
+    "points_models",
     "segment_models",
     "service_models",
 ]

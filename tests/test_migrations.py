@@ -28,6 +28,7 @@ def test_upgrade_from_empty_and_from_an_older_revision(tmp_path: Path) -> None:
     assert "ix_events_type_ts_customer" in event_indexes
     assert "ix_events_type_ts" not in event_indexes  # redundant with the one above (0009)
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0009"
+        version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    assert version == max(migrate.HEADS)
     migrate.upgrade(engine)  # a no-op on a current database
     engine.dispose()

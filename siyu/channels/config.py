@@ -12,7 +12,12 @@ read here, with the same ``SIYU_`` prefix:
   secret).
 * ``SIYU_WEBCHAT_SECRET``: the HMAC key brand sites sign web chat tokens with.
 * ``SIYU_WEBCHAT_DEMO``: ``1`` opens ``/chat/demo`` (set by ``siyu demo``).
-* ``SIYU_SMS_URL`` / ``SIYU_SMS_TOKEN``: the generic JSON SMS provider for phone verification.
+* ``SIYU_SMS_URL`` / ``SIYU_SMS_TOKEN``: the generic JSON SMS provider (phone verification
+  and outbound SMS).
+* ``SIYU_SMTP_HOST`` / ``_PORT`` / ``_FROM`` / ``_USER`` / ``_PASSWORD`` / ``_STARTTLS``: the
+  SMTP server outbound e-mail goes through.
+* ``SIYU_WEBHOOK_ALLOW_HOSTS``: the only hosts (``host`` or ``host:port``) a playbook webhook
+  may call; empty allows none. Bodies are signed with ``SIYU_WEBHOOK_SECRET``.
 """
 
 from __future__ import annotations
@@ -50,6 +55,18 @@ class ChannelSettings(BaseSettings):
     # At most one code per phone per resend interval, and so many per phone per hour.
     sms_resend_seconds: int = Field(default=60, ge=0)
     sms_codes_per_hour: int = Field(default=5, ge=1)
+
+    smtp_host: str = ""
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_from: str = ""
+    smtp_user: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    smtp_starttls: bool = False
+    smtp_timeout_seconds: float = Field(default=15.0, gt=0)
+
+    webhook_allow_hosts: list[str] = []
+    webhook_secret: SecretStr = SecretStr("")
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
 
 
 @lru_cache

@@ -26,16 +26,22 @@ from siyu.customers.models import Identity
 
 @dataclass(frozen=True)
 class OutboundMessage:
-    """A reply waiting to go out on its channel."""
+    """A message waiting to go out on its channel: a service-desk reply (``conversation_id``
+    set) or, from :func:`siyu.channels.outbox.enqueue_message`, any other outbound message
+    (``key`` set; ``id`` is then the delivery's id and ``content`` holds the subject,
+    addressing and channel-specific fields)."""
 
     id: int
-    conversation_id: int
+    conversation_id: int | None
     customer_id: int
     channel: str
     sender: str
     text: str
     status: str
     payload: dict[str, Any] = field(default_factory=dict)
+    key: str = ""
+    purpose: str = "service"
+    content: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

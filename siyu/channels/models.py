@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
-from sqlalchemy import BigInteger, Index, Integer, String, Text
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from siyu.db import Base, BigId, TimestampMixin, UTCDateTime, utcnow
 
-DELIVERY_STATES = ("sending", "sent", "delivered", "retry", "failed")
+DELIVERY_STATES = ("queued", "sending", "sent", "delivered", "created", "retry", "failed",
+                   "outcome_unknown")
 
 
 class Delivery(TimestampMixin, Base):
@@ -18,16 +20,32 @@ class Delivery(TimestampMixin, Base):
     ``state`` is ``sending`` while an attempt is under way (committed *before* the provider
     is called), then ``sent`` / ``delivered`` (done), ``retry`` (the provider refused it in a
     way that is safe to repeat) or ``failed`` (permanent). A retry that finds ``sending``
-    knows the previous attempt died mid-call and that its outcome is unknown.
+    knows the previous attempt died mid-call and that its outcome is unknown; where sending
+    again could reach the customer twice the delivery ends ``outcome_unknown`` (a state of
+    its own: counted and shown, never blindly re-sent).
+
+    Two kinds of rows: a service-desk reply (``message_id`` set, the text lives in the
+    service domain's message) and any other outbound message (``key`` set, e.g. a playbook
+    step; text, subject and addressing live in ``content``), which starts ``queued``.
+    ``created`` is a WeCom customer mass-send task waiting for the employee to confirm it.
     """
 
     __tablename__ = "channel_deliveries"
+    __table_args__ = (Index("ix_channel_deliveries_customer", "customer_id", "created_at"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     # The service domain's message id; no foreign key so the two domains migrate apart.
-    message_id: Mapped[int] = mapped_column(BigInteger, unique=True)
+    message_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    # The sender's idempotency key for a message without a conversation: one send per key.
+    key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    customer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"))
+    purpose: Mapped[str | None] = mapped_column(String(20))
+    # Who asked for it, e.g. ``playbook`` (the contact log groups by it).
+    source: Mapped[str | None] = mapped_column(String(60))
+    content: Mapped[dict[str, Any] | None] = mapped_column()
     channel: Mapped[str] = mapped_column(String(30))
-    state: Mapped[str] = mapped_column(String(10))
+    state: Mapped[str] = mapped_column(String(20))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     provider_message_id: Mapped[str | None] = mapped_column(String(200))
     last_error: Mapped[str | None] = mapped_column(Text)

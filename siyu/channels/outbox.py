@@ -19,32 +19,46 @@ the outcome: the next attempt finds ``sending`` and cannot know whether the cust
 message. Adapters that can re-send without a duplicate reaching the customer
 (``can_resend``: web chat, which only flips a status; WeCom app messages, re-sent with
 WeCom's duplicate check) are re-sent -- at-least-once towards the provider, exactly-once as
-the customer sees it. The others (微信客服 ``kf/send_msg``) are marked ``failed`` with the
-reason "outcome unknown" for a person to look at: at-most-once, because a customer receiving
-a reply twice is worse than an agent re-sending one that is flagged.
+the customer sees it. The others (微信客服 ``kf/send_msg``, e-mail, SMS, WeCom mass-send
+tasks) are marked ``outcome_unknown`` -- a state of its own, not ``failed`` -- for a person to
+look at: at-most-once, because a customer receiving a message twice is worse than an
+operator re-sending one that is flagged.
+
+**Messages without a conversation.** :func:`enqueue_message` stores any other outbound
+message (a playbook step, a notification) as a delivery row keyed by the sender's
+idempotency ``key`` (unique: enqueueing the same key twice stores one message) with its
+content, plus a ``channels.send`` job, in the caller's transaction. The job runs the same
+three steps through :func:`begin_send` / :func:`record_sent` / :func:`record_send_failure`.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, replace
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from siyu.channels import desk
 from siyu.channels.desk import OutboundMessage, Recipient
 from siyu.channels.models import Delivery
+from siyu.customers.models import Identity
 from siyu.db import utcnow
 
 MAX_ATTEMPTS = 5
-DONE_STATES = frozenset({"sent", "delivered", "failed"})
+DONE_STATES = frozenset({"sent", "delivered", "created", "failed", "outcome_unknown"})
+UNKNOWN_REASON = ("outcome unknown: the previous attempt stopped after calling the provider;"
+                  " not re-sent so the customer cannot get it twice")
 
 
 @dataclass(frozen=True)
 class DeliveryResult:
-    """What the provider said: ``status`` is ``sent`` (handed to the provider) or
-    ``delivered`` (on the customer's screen, e.g. the web chat)."""
+    """What the provider said: ``status`` is ``sent`` (handed to the provider),
+    ``delivered`` (on the customer's screen, e.g. the web chat) or ``created`` (a WeCom
+    mass-send task the employee still has to confirm)."""
 
     status: str = "sent"
     provider_message_id: str | None = None
@@ -161,9 +175,9 @@ def begin_attempt(session: Session, message_id: int, adapters: dict[str, Channel
     customer = desk.recipient(session, message)
     unknown = delivery.state == "sending"
     if unknown and not adapter.can_resend(message, customer):
-        return _fail(session, delivery, message.id,
-                     "outcome unknown: the previous attempt stopped after calling the provider;"
-                     " not re-sent so the customer cannot get it twice")
+        outcome = _fail(session, delivery, message.id, UNKNOWN_REASON)
+        delivery.state = "outcome_unknown"
+        return Outcome("outcome_unknown", outcome.reason)
     if delivery.attempts >= MAX_ATTEMPTS:
         return _fail(session, delivery, message.id,
                      f"gave up after {delivery.attempts} attempts: {delivery.last_error or ''}")
@@ -183,7 +197,8 @@ def record_success(session: Session, message_id: int, result: DeliveryResult) ->
     delivery.provider_message_id = result.provider_message_id
     delivery.last_error = None
     delivery.finished_at = utcnow()
-    desk.set_message_status(session, message_id, result.status)
+    desk.set_message_status(session, message_id,
+                            "sent" if result.status == "created" else result.status)
 
 
 def record_failure(session: Session, message_id: int, error: DeliveryFailed) -> str:
@@ -206,3 +221,186 @@ def record_failure(session: Session, message_id: int, error: DeliveryFailed) -> 
         return "retry"
     _fail(session, delivery, message_id, error.reason)
     return "failed"
+
+
+# -- messages without a conversation ---------------------------------------------------------
+
+
+def enqueue_message(
+    session: Session,
+    *,
+    key: str,
+    customer_id: int,
+    channel: str,
+    text: str,
+    purpose: str = "marketing",
+    source: str = "",
+    content: dict[str, Any] | None = None,
+    run_at: dt.datetime | None = None,
+) -> int:
+    """Store one outbound message and its ``channels.send`` job in the caller's transaction;
+    returns the delivery id. ``key`` is the sender's idempotency key: a second call with the
+    same key stores nothing and returns the first message's id."""
+    from siyu.jobs import service as jobs
+
+    if not key or len(key) > 200:
+        raise ValueError("an outbox key is 1 to 200 characters")
+    existing = session.scalar(select(Delivery.id).where(Delivery.key == key))
+    if existing is not None:
+        return int(existing)
+    body = dict(content or {})
+    body["text"] = text
+    values = {"key": key, "customer_id": customer_id, "channel": channel, "purpose": purpose,
+              "source": source[:60] or None, "content": body, "state": "queued",
+              "attempts": 0, "created_at": utcnow(), "updated_at": utcnow()}
+    dialect = session.get_bind().dialect.name
+    stmt = (pg_insert(Delivery) if dialect == "postgresql" else sqlite_insert(Delivery)
+            ).values(values).on_conflict_do_nothing(index_elements=["key"])
+    session.execute(stmt)
+    delivery_id = int(session.scalar(select(Delivery.id).where(Delivery.key == key)) or 0)
+    jobs.enqueue(session, "channels.send", {"delivery_id": delivery_id},
+                 dedup_key=f"outbox:{key}"[:200], run_at=run_at)
+    return delivery_id
+
+
+def enqueue_many(session: Session, rows: list[dict[str, Any]]) -> int:
+    """:func:`enqueue_message` for a batch in two set-based statements (deliveries, then
+    their jobs); rows whose key exists are skipped. Each row has the keyword arguments of
+    :func:`enqueue_message` (``run_at`` optional). Returns how many were new."""
+    from siyu.jobs.models import Job
+
+    if not rows:
+        return 0
+    now = utcnow()
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    values = [{"key": r["key"], "customer_id": r["customer_id"], "channel": r["channel"],
+               "purpose": r.get("purpose", "marketing"), "source": (r.get("source") or None),
+               "content": {**(r.get("content") or {}), "text": r["text"]}, "state": "queued",
+               "attempts": 0, "created_at": now, "updated_at": now} for r in rows]
+    new_ids: dict[str, int] = {}
+    for start in range(0, len(values), 500):
+        chunk = values[start:start + 500]
+        result = session.execute(insert(Delivery).values(chunk)
+                                 .on_conflict_do_nothing(index_elements=["key"])
+                                 .returning(Delivery.id, Delivery.key))
+        new_ids.update({str(k): int(i) for i, k in result})
+    run_at = {r["key"]: r.get("run_at") or now for r in rows}
+    jobs = [{"name": "channels.send", "payload": {"delivery_id": i},
+             "dedup_key": f"outbox:{k}"[:200], "status": "queued", "run_at": run_at[k],
+             "attempts": 0, "max_attempts": MAX_ATTEMPTS + 1, "created_at": now}
+            for k, i in new_ids.items()]
+    for start in range(0, len(jobs), 500):
+        session.execute(insert(Job).values(jobs[start:start + 500])
+                        .on_conflict_do_nothing(index_elements=["dedup_key"]))
+    return len(new_ids)
+
+
+def _identities(session: Session, customer_id: int) -> dict[str, list[str]]:
+    identities: dict[str, list[str]] = {}
+    rows = session.execute(select(Identity.kind, Identity.value)
+                           .where(Identity.customer_id == customer_id).order_by(Identity.id))
+    for kind, value in rows:
+        identities.setdefault(kind, []).append(value)
+    return identities
+
+
+def _as_message(delivery: Delivery) -> OutboundMessage:
+    content = dict(delivery.content or {})
+    return OutboundMessage(
+        id=delivery.id, conversation_id=None, customer_id=int(delivery.customer_id or 0),
+        channel=delivery.channel, sender=str(content.get("sender") or "system"),
+        text=str(content.get("text") or ""), status=delivery.state, payload={},
+        key=delivery.key or "", purpose=delivery.purpose or "marketing", content=content)
+
+
+def _end(delivery: Delivery, state: str, reason: str) -> Outcome:
+    delivery.state = state
+    delivery.last_error = reason[:2000]
+    delivery.finished_at = utcnow()
+    return Outcome(state, reason)
+
+
+def begin_send(session: Session, delivery_id: int, adapters: dict[str, ChannelAdapter]
+               ) -> Attempt | Outcome:
+    """:func:`begin_attempt` for a message stored by :func:`enqueue_message`."""
+    stmt = select(Delivery).where(Delivery.id == delivery_id)
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    delivery = session.scalars(stmt).first()
+    if delivery is None or delivery.key is None:
+        return Outcome("skipped", f"no outbox message {delivery_id}")
+    if delivery.state in DONE_STATES:
+        return Outcome("skipped", f"already {delivery.state}")
+    adapter = adapters.get(delivery.channel)
+    if adapter is None:
+        return _end(delivery, "failed", f"no adapter for channel {delivery.channel!r}")
+    message = _as_message(delivery)
+    customer = Recipient(message.customer_id, _identities(session, message.customer_id))
+    unknown = delivery.state == "sending"
+    if unknown and not adapter.can_resend(message, customer):
+        return _end(delivery, "outcome_unknown", UNKNOWN_REASON)
+    if delivery.attempts >= MAX_ATTEMPTS:
+        return _end(delivery, "failed", f"gave up after {delivery.attempts} attempts: "
+                    f"{delivery.last_error or ''}")
+    delivery.state = "sending"
+    delivery.attempts += 1
+    if unknown:
+        message = replace(message, payload={"resend": True})
+    return Attempt(message, customer, delivery.attempts, unknown)
+
+
+def record_sent(session: Session, delivery_id: int, result: DeliveryResult) -> None:
+    """Store the provider's acceptance of an outbox message."""
+    delivery = session.get(Delivery, delivery_id)
+    if delivery is None:  # pragma: no cover - begin_send found it
+        raise RuntimeError(f"no delivery {delivery_id}")
+    delivery.state = result.status
+    delivery.provider_message_id = result.provider_message_id
+    delivery.last_error = None
+    delivery.finished_at = utcnow()
+
+
+def record_send_failure(session: Session, delivery_id: int, error: DeliveryFailed) -> str:
+    """:func:`record_failure` for an outbox message: ``retry``, ``sending`` (unknown
+    outcome, retried; the next attempt decides), ``outcome_unknown`` or ``failed``."""
+    delivery = session.get(Delivery, delivery_id)
+    if delivery is None:  # pragma: no cover - begin_send found it
+        raise RuntimeError(f"no delivery {delivery_id}")
+    delivery.last_error = error.reason[:2000]
+    if error.ambiguous:
+        if delivery.attempts >= MAX_ATTEMPTS:
+            _end(delivery, "outcome_unknown", f"outcome unknown after {delivery.attempts} "
+                 f"attempts: {error.reason}")
+            return "outcome_unknown"
+        delivery.state = "sending"
+        return "sending"
+    if error.retryable and delivery.attempts < MAX_ATTEMPTS:
+        delivery.state = "retry"
+        return "retry"
+    _end(delivery, "failed", error.reason)
+    return "failed"
+
+
+def deliveries_by_key(session: Session, keys: list[str]) -> dict[str, tuple[str, str | None]]:
+    """``{key: (state, last_error)}`` of the outbox messages with these keys."""
+    out: dict[str, tuple[str, str | None]] = {}
+    for start in range(0, len(keys), 500):
+        rows = session.execute(select(Delivery.key, Delivery.state, Delivery.last_error)
+                               .where(Delivery.key.in_(keys[start:start + 500])))
+        out.update({str(k): (s, e) for k, s, e in rows})
+    return out
+
+
+def contact_log(session: Session, customer_id: int, *, limit: int = 50
+                ) -> list[dict[str, Any]]:
+    """The customer's latest outbox messages (not desk replies), newest first."""
+    rows = session.scalars(select(Delivery).where(Delivery.customer_id == customer_id,
+                                                  Delivery.key.is_not(None))
+                           .order_by(Delivery.id.desc()).limit(limit))
+    return [{"id": d.id, "channel": d.channel, "purpose": d.purpose, "source": d.source,
+             "state": d.state, "subject": (d.content or {}).get("subject"),
+             "text": (d.content or {}).get("text"), "error": d.last_error,
+             "at": d.created_at.isoformat() if d.created_at else None,
+             "finished_at": d.finished_at.isoformat() if d.finished_at else None}
+            for d in rows]

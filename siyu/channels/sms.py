@@ -21,8 +21,13 @@ from siyu.errors import SiyuError
 
 
 class SmsError(SiyuError):
+    """The provider did not take the message. ``retryable``: it certainly did not (so sending
+    again is safe); ``ambiguous``: it may have (the request went out, no answer came)."""
+
     status_code = 502
     code = "sms_failed"
+    retryable = False
+    ambiguous = False
 
 
 class SmsNotConfigured(SiyuError):
@@ -31,7 +36,8 @@ class SmsNotConfigured(SiyuError):
 
 
 class SmsSender(Protocol):
-    def send(self, to: str, text: str, *, template: str, params: dict[str, Any]) -> None: ...
+    def send(self, to: str, text: str, *, template: str, params: dict[str, Any]
+             ) -> str | None: ...
 
 
 class HttpSms:
@@ -46,8 +52,10 @@ class HttpSms:
         self._timeout = timeout
         self._http = http
 
-    def send(self, to: str, text: str, *, template: str, params: dict[str, Any]) -> None:
-        """Hand one message to the provider; :class:`SmsError` unless it answers 2xx."""
+    def send(self, to: str, text: str, *, template: str, params: dict[str, Any]
+             ) -> str | None:
+        """Hand one message to the provider; :class:`SmsError` unless it answers 2xx.
+        Returns the provider's message id when its answer carries one (``{"id": ...}``)."""
         headers = {"Authorization": f"Bearer {self._token}"} if self._token else {}
         body = {"to": to, "text": text, "template": template, "params": params}
         try:
@@ -57,7 +65,53 @@ class HttpSms:
             else:
                 response = httpx.post(self._url, json=body, headers=headers,
                                       timeout=self._timeout)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            error = SmsError(f"SMS provider unreachable ({type(exc).__name__})")
+            error.retryable = True
+            raise error from None
         except httpx.HTTPError as exc:
-            raise SmsError(f"SMS provider unreachable ({type(exc).__name__})") from None
+            error = SmsError(f"SMS provider did not answer ({type(exc).__name__})")
+            error.ambiguous = True
+            raise error from None
         if not 200 <= response.status_code < 300:
-            raise SmsError(f"SMS provider refused the message (HTTP {response.status_code})")
+            error = SmsError(f"SMS provider refused the message (HTTP {response.status_code})")
+            error.retryable = response.status_code >= 500 or response.status_code == 429
+            raise error
+        try:
+            data = response.json()
+        except ValueError:
+            data = None
+        return str(data.get("id") or "") or None if isinstance(data, dict) else None
+
+
+class SmsAdapter:
+    """The outbox adapter of the ``sms`` channel: the customer's (first) phone, through
+    :class:`HttpSms` with ``template`` ``outbound`` and the outbox key as ``params.key`` (a
+    provider may drop repeats of a key). Not re-sent after an unknown outcome."""
+
+    channel = "sms"
+
+    def __init__(self, settings: Any, *, http: httpx.Client | None = None) -> None:
+        self._s = settings
+        self._http = http
+
+    def can_resend(self, message: Any, customer: Any) -> bool:
+        return False
+
+    def send(self, message: Any, customer: Any) -> Any:
+        from siyu.channels.outbox import DeliveryFailed, DeliveryResult
+
+        to = str(message.content.get("to") or customer.first("phone") or "")
+        if not to:
+            raise DeliveryFailed("the customer has no phone number")
+        try:
+            sender = HttpSms(self._s.sms_url, self._s.sms_token.get_secret_value(),
+                             timeout=self._s.sms_timeout_seconds, http=self._http)
+            provider_id = sender.send(to, message.text, template="outbound",
+                                      params={"key": message.key})
+        except SmsNotConfigured:
+            raise DeliveryFailed("SMS is not configured: set SIYU_SMS_URL") from None
+        except SmsError as exc:
+            raise DeliveryFailed(exc.message, retryable=exc.retryable,
+                                 ambiguous=exc.ambiguous) from None
+        return DeliveryResult("sent", provider_id)

@@ -25,11 +25,20 @@ class RetryDelivery(Exception):
 
 def build_adapters() -> dict[str, ChannelAdapter]:
     """One adapter per channel, configured from the environment."""
+    from siyu.channels.email import SmtpAdapter
+    from siyu.channels.sms import SmsAdapter
+    from siyu.channels.webhook import WebhookAdapter
     from siyu.channels.wecom.adapter import WeComAdapter
+    from siyu.channels.wecom.mass import WeComMassAdapter
 
+    settings, channel_settings = get_settings(), get_channel_settings()
     adapters: list[ChannelAdapter] = [
         outbox.WebChatAdapter(),
-        WeComAdapter(get_settings(), get_channel_settings()),
+        WeComAdapter(settings, channel_settings),
+        WeComMassAdapter(settings, channel_settings),
+        SmtpAdapter(channel_settings),
+        SmsAdapter(channel_settings),
+        WebhookAdapter(settings, channel_settings),
     ]
     return {a.channel: a for a in adapters}
 
@@ -83,3 +92,42 @@ def deliver(session: Session, payload: dict[str, Any]) -> None:
         log.warning("message %s failed on %s: %s", message_id, adapter.channel, error.reason)
         return
     raise RetryDelivery(f"message {message_id}: {error.reason}")
+
+
+def _run_adapter(adapter: ChannelAdapter, step: outbox.Attempt) -> outbox.DeliveryResult | \
+        DeliveryFailed:
+    try:
+        return adapter.send(step.message, step.customer)
+    except DeliveryFailed as exc:
+        return exc
+    except Exception as exc:  # a bug in an adapter may strike after the provider was called
+        log.exception("adapter %s crashed on delivery %s", adapter.channel, step.message.id)
+        return DeliveryFailed(f"adapter error: {type(exc).__name__}", ambiguous=True)
+
+
+@job("channels.send")
+def send(session: Session, payload: dict[str, Any]) -> None:
+    """Send outbox message ``payload["delivery_id"]`` (a message without a conversation,
+    stored by :func:`siyu.channels.outbox.enqueue_message`); idempotent like
+    :func:`deliver`, committing the ``sending`` mark before the provider is called."""
+    delivery_id = int(payload["delivery_id"])
+    registry = adapters()
+    step = outbox.begin_send(session, delivery_id, registry)
+    session.commit()
+    if isinstance(step, Outcome):
+        if step.status in ("failed", "outcome_unknown"):
+            log.warning("outbox message %s not sent: %s", delivery_id, step.reason)
+        return
+    adapter = registry[step.message.channel]
+    result = _run_adapter(adapter, step)
+    if not isinstance(result, DeliveryFailed):
+        outbox.record_sent(session, delivery_id, result)
+        session.commit()
+        return
+    state = outbox.record_send_failure(session, delivery_id, result)
+    session.commit()
+    if state in ("failed", "outcome_unknown"):
+        log.warning("outbox message %s %s on %s: %s", delivery_id, state, adapter.channel,
+                    result.reason)
+        return
+    raise RetryDelivery(f"outbox message {delivery_id}: {result.reason}")

@@ -83,6 +83,16 @@ class CustomerContext:
                                "properties": i.properties} for i in self.incidents]}
 
 
+def _points(session: Session, customer_id: int, attrs: dict[str, Any]) -> Any:
+    """The ledger's balance; an imported ``attributes["points"]`` for a customer without
+    ledger entries (a brand that still imports a running figure)."""
+    from siyu.points import service as points
+
+    if points.has_entries(session, customer_id):
+        return points.balance(session, customer_id)
+    return attrs.get("points")
+
+
 def load_context(session: Session, customer_id: int, *, now: dt.datetime,
                  timezone: str = "Asia/Shanghai") -> CustomerContext:
     customer = session.get(Customer, customer_id)
@@ -95,7 +105,7 @@ def load_context(session: Session, customer_id: int, *, now: dt.datetime,
         customer_id=customer_id, name=customer.name, gender=customer.gender,
         tier=customer.tier, advisor_id=customer.advisor_id,
         advisor_name=advisor.display_name if advisor is not None else None,
-        points=attrs.get("points"), timezone=timezone)
+        points=_points(session, customer_id, attrs), timezone=timezone)
     tz = ZoneInfo(timezone)
     for order in session.scalars(select(Order).where(Order.customer_id == customer_id)
                                  .order_by(Order.ts.desc()).limit(RECENT_ORDERS)):

@@ -63,6 +63,8 @@ class FakeWeCom(FakeServer):
         self.secrets = secrets
         self.issued: list[str] = []
         self.expired: set[str] = set()
+        # mass-send msgid -> get_groupmsg_send_result status (0 not yet sent, 1 sent, ...)
+        self.mass_status: dict[str, int] = {}
 
     def answer(self, rec: Recorded) -> tuple[int, Any]:
         if rec.path == "/cgi-bin/gettoken":
@@ -81,6 +83,14 @@ class FakeWeCom(FakeServer):
             n = len(self.calls(rec.path))
             return 200, {"errcode": 0, "errmsg": "ok", "msgid": f"msg-{n}",
                          "invaliduser": ""}
+        if rec.path == "/cgi-bin/externalcontact/add_msg_template":
+            n = len(self.calls(rec.path))
+            return 200, {"errcode": 0, "errmsg": "ok", "fail_list": [], "msgid": f"mass-{n}"}
+        if rec.path == "/cgi-bin/externalcontact/get_groupmsg_send_result":
+            status = self.mass_status.get(str((rec.body or {}).get("msgid")), 0)
+            return 200, {"errcode": 0, "errmsg": "ok", "send_list": [
+                {"external_userid": "any", "userid": (rec.body or {}).get("userid"),
+                 "status": status, "send_time": 1700000000}]}
         return 404, {"errcode": 404, "errmsg": "not found"}
 
 

@@ -193,7 +193,7 @@ def test_unknown_outcome_on_kf_message_is_not_resent(
     message_id = post(sessions, conv, "您好")
     crash_mid_send(sessions, message_id)
     run_jobs(sessions)
-    assert status(sessions, message_id) == ("failed", "failed", 1)
+    assert status(sessions, message_id) == ("failed", "outcome_unknown", 1)
     assert wecom_api.calls("/cgi-bin/kf/send_msg") == []
     with sessions() as s:
         delivery = outbox.delivery_of(s, message_id)

@@ -1,0 +1,1 @@
+"""Points ledger core: append-only, idempotent entries per customer, and the balance."""
