@@ -26,6 +26,7 @@ GROUPS: dict[str, tuple[str, str]] = {
     "kb": ("siyu.kb.cli", "kb_app"),
     "nlu": ("siyu.kb.cli", "nlu_app"),
     "demo": ("siyu.demo.cli", "app"),
+    "audit": ("siyu.privacy.cli", "audit_app"),
 }
 
 _app = typer.Typer(

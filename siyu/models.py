@@ -9,6 +9,7 @@ from siyu.events import models as event_models
 from siyu.jobs import models as job_models
 from siyu.kb import models as kb_models
 from siyu.points import models as points_models
+from siyu.privacy import models as privacy_models
 from siyu.segments import models as segment_models
 from siyu.service import models as service_models
 
@@ -24,6 +25,7 @@ __all__ = [
     "kb_models",
     "metadata",
     "points_models",
+    "privacy_models",
     "segment_models",
     "service_models",
 ]

@@ -26,7 +26,7 @@ KEY_PREFIX = "sy_"
 PERMISSIONS: dict[str, frozenset[str]] = {
     # Undoing a merge re-splits a customer's history: administrators only.
     "admin": frozenset({"customers.read", "customers.write", "pii.read", "users.manage",
-                        "merges.undo",
+                        "merges.undo", "audit.read", "customers.erase",
                         "segments.write", "service.agent", "analytics.read", "kb.write"}),
     "operator": frozenset({"customers.read", "customers.write", "segments.write",
                            "analytics.read", "service.agent", "kb.write"}),

@@ -13,6 +13,7 @@ from siyu.config import Settings
 from siyu.customers import identity, service
 from siyu.db import run_unit
 from siyu.kit.web import get_session, read_batch
+from siyu.privacy import service as privacy
 
 router = APIRouter(prefix="/api/v1", tags=["customers"])
 
@@ -65,7 +66,7 @@ def list_customers(
     principal: Principal = Depends(require("customers.read")),
 ) -> dict[str, Any]:
     """Look a customer up by identity, or list customers with filters."""
-    show_pii = principal.can("pii.read")
+    show_pii = privacy.sees_pii(principal)
     region = _settings(request).default_phone_region
     if identity_param is not None:
         kind, value = service.parse_identity_param(identity_param)
@@ -86,7 +87,7 @@ def get_customer(
     principal: Principal = Depends(require("customers.read")),
 ) -> dict[str, Any]:
     """The customer 360: profile, identities, tags, consent, order/event counts, merges."""
-    return service.get_customer_360(session, customer_id, show_pii=principal.can("pii.read"))
+    return service.get_customer_360(session, customer_id, show_pii=privacy.sees_pii(principal))
 
 
 @router.get("/customers/{customer_id}/timeline")
@@ -134,9 +135,11 @@ def undo_merge(
 def list_conflicts(
     status: str = Query("open", pattern="^(open|merged|kept_apart)$"),
     session: Session = Depends(get_session, scope="function"),
-    _: Principal = Depends(require("customers.read")),
+    principal: Principal = Depends(require("customers.read")),
 ) -> list[dict[str, Any]]:
-    return service.list_conflicts(session, status=status)
+    """Customers sharing an identity but differing on one that names a single person;
+    identity values masked unless the caller sees personal data."""
+    return service.list_conflicts(session, status=status, show_pii=privacy.sees_pii(principal))
 
 
 @router.post("/merge-conflicts/{conflict_id}/{decision}")

@@ -9,7 +9,6 @@ Handlers check the role's permission, call one service function with the request
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -26,7 +25,9 @@ from siyu.customers import identity
 from siyu.customers import service as customers
 from siyu.customers.errors import CustomerNotFound
 from siyu.errors import InvalidInput
+from siyu.kit import masking
 from siyu.kit.web import get_session
+from siyu.privacy import service as privacy
 
 _HERE = Path(__file__).resolve().parent
 PER_PAGE = 20
@@ -58,20 +59,13 @@ def _customer_id(text: str) -> int:
     return int(text)
 
 
-_PHONE_IN_TEXT = re.compile(r"\+?\d{7,15}")
-_EMAIL_IN_TEXT = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-
-
 def _mask_text(text: str) -> str:
     """Mask phone numbers and e-mail addresses inside free text such as merge reasons."""
-    text = _EMAIL_IN_TEXT.sub(lambda m: customers.mask_value("email", m.group()), text)
-    return _PHONE_IN_TEXT.sub(lambda m: customers.mask_value("phone", m.group()), text)
+    return masking.mask_text(text)
 
 
 def _identity_text(kind: str, value: str, show_pii: bool) -> str:
-    if not show_pii:
-        return customers.mask_value(kind, value)
-    return customers.display_phone(value) if kind == "phone" else value
+    return privacy.Masker(show_pii).identity(kind, value)
 
 
 def _pager(total: int, page: int, filters: dict[str, str]) -> dict[str, Any]:
@@ -105,7 +99,7 @@ def customer_list(
     result = customers.list_customers(
         session, q=filters["q"] or None, tag=filters["tag"] or None,
         tier=filters["tier"] or None, city=filters["city"] or None, page=page,
-        per_page=PER_PAGE, show_pii=user.can("pii.read"),
+        per_page=PER_PAGE, show_pii=privacy.sees_pii(user),
         region=request.app.state.settings.default_phone_region,
     )
     return _render(request, user, "customers/list.html", {
@@ -121,7 +115,7 @@ def customer_detail(
     user: StaffUser = Depends(permitted("customers.read")),
     session: Session = Depends(get_session, scope="function"),
 ) -> HTMLResponse:
-    show_pii = user.can("pii.read")
+    show_pii = privacy.sees_pii(user)
     view = customers.get_customer_360(session, _customer_id(customer_id), show_pii=show_pii)
     mask = (lambda text: text) if show_pii else _mask_text
     identities = [
@@ -194,7 +188,7 @@ def conflict_queue(
     user: StaffUser = Depends(permitted("customers.write")),
     session: Session = Depends(get_session, scope="function"),
 ) -> HTMLResponse:
-    show_pii = user.can("pii.read")
+    show_pii = privacy.sees_pii(user)
     rows = customers.list_conflicts(session)
     cards = customers.customer_cards(
         session, [cid for c in rows for cid in (c["customer_a_id"], c["customer_b_id"])],

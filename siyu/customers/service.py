@@ -34,6 +34,7 @@ from siyu.db import utcnow
 from siyu.errors import InvalidInput
 from siyu.events.labels import event_type_zh, order_status_zh
 from siyu.events.models import Event, Order
+from siyu.kit import masking
 from siyu.kit.validation import BatchValidator, RecordError, check_records, validation_context
 
 _CUSTOMER_VALIDATOR = BatchValidator(CustomerIn)
@@ -170,20 +171,12 @@ def upsert_customers(
 
 
 def mask_value(kind: str, value: str) -> str:
-    """Hide the middle of personal identifiers: ``+8613800138000`` -> ``138****8000``."""
-    if kind == "phone":
-        digits = value[3:] if value.startswith("+86") else value.lstrip("+")
-        if len(digits) >= 7:
-            return f"{digits[:3]}****{digits[-4:]}"
-        return "****"
-    if kind == "email":
-        local, _, domain = value.partition("@")
-        return f"{local[:1]}***@{domain}"
-    return value
+    """Hide the middle of personal identifiers (see :func:`siyu.kit.masking.mask_value`)."""
+    return masking.mask_value(kind, value)
 
 
 def display_phone(value: str) -> str:
-    return value[3:] if value.startswith("+86") else value
+    return masking.display_phone(value)
 
 
 def find_by_identity(session: Session, kind: str, value: str, *, region: str = "CN") -> int:
@@ -449,14 +442,23 @@ def record_consent(
     session.flush()
 
 
-def list_conflicts(session: Session, *, status: str = "open") -> list[dict[str, Any]]:
+def list_conflicts(
+    session: Session, *, status: str = "open", show_pii: bool = True
+) -> list[dict[str, Any]]:
+    """Merge conflicts with the given status; identity values masked unless ``show_pii``."""
+
+    def shown(kind: str, value: str) -> str:
+        return value if show_pii else masking.mask_value(kind, value)
+
     rows = session.scalars(
         select(MergeConflict).where(MergeConflict.status == status).order_by(MergeConflict.id)
     )
     return [
         {"id": c.id, "customer_a_id": c.customer_a_id, "customer_b_id": c.customer_b_id,
-         "shared": f"{c.shared_kind}:{c.shared_value}", "conflict_kind": c.conflict_kind,
-         "value_a": c.value_a, "value_b": c.value_b, "source": c.source, "status": c.status,
+         "shared": f"{c.shared_kind}:{shown(c.shared_kind, c.shared_value)}",
+         "conflict_kind": c.conflict_kind,
+         "value_a": shown(c.conflict_kind, c.value_a),
+         "value_b": shown(c.conflict_kind, c.value_b), "source": c.source, "status": c.status,
          "at": c.created_at.isoformat()}
         for c in rows
     ]
