@@ -18,6 +18,11 @@ read here, with the same ``SIYU_`` prefix:
   SMTP server outbound e-mail goes through.
 * ``SIYU_WEBHOOK_ALLOW_HOSTS``: the only hosts (``host`` or ``host:port``) a playbook webhook
   may call; empty allows none. Bodies are signed with ``SIYU_WEBHOOK_SECRET``.
+* ``SIYU_OA_*``: the official account (公众号): ``APPID``, ``TOKEN``, ``AES_KEY`` (safe mode;
+  empty = plaintext mode), ``SECRET`` (for the customer-service message API),
+  ``MAX_SKEW_SECONDS``, ``API_BASE``, the reply window (``WINDOW_HOURS``,
+  ``WINDOW_MAX_MESSAGES``) and ``TEMPLATE_ID`` (the brand's template message, offered when the
+  window is closed). See :mod:`siyu.channels.oa`.
 """
 
 from __future__ import annotations
@@ -67,6 +72,18 @@ class ChannelSettings(BaseSettings):
     webhook_allow_hosts: list[str] = []
     webhook_secret: SecretStr = SecretStr("")
     webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    oa_appid: str = ""
+    oa_token: SecretStr = SecretStr("")
+    oa_aes_key: SecretStr = SecretStr("")
+    oa_secret: SecretStr = SecretStr("")
+    oa_max_skew_seconds: int = Field(default=300, ge=0)
+    oa_api_base: str = "https://api.weixin.qq.com"
+    oa_timeout_seconds: float = Field(default=10.0, gt=0)
+    # The customer-service message API answers a follower for 48 hours after their last
+    # message, with at most 5 messages in that window (the platform's rule as of 2026).
+    oa_window_hours: float = Field(default=48.0, gt=0)
+    oa_window_max_messages: int = Field(default=5, ge=1)
+    oa_template_id: str = ""
 
 
 @lru_cache

@@ -109,12 +109,17 @@ def load_outbound(session: Session, message_id: int, *, lock: bool = False
     )
 
 
-def set_message_status(session: Session, message_id: int, status: str) -> None:
-    """Record a delivery outcome on the message (``sent``, ``delivered`` or ``failed``)."""
+def set_message_status(session: Session, message_id: int, status: str,
+                       reason: str | None = None) -> None:
+    """Record a delivery outcome on the message (``sent``, ``delivered`` or ``failed``);
+    a failure's ``reason`` is kept on the message (``payload["delivery_error"]``) so the
+    conversation shows why."""
     _, Message = _models()
     message = session.get(Message, message_id)
     if message is not None:
         message.status = status
+        if reason:
+            message.payload = {**(message.payload or {}), "delivery_error": reason[:500]}
 
 
 def recipient(session: Session, message: OutboundMessage) -> Recipient:
@@ -163,3 +168,45 @@ def customer_messages(session: Session, customer_id: int, *, channel: str, after
          "status": r.status, "at": r.created_at.isoformat() if r.created_at else None}
         for r in session.execute(stmt)
     ]
+
+
+def conversation_route(session: Session, conversation_id: int) -> tuple[str, int] | None:
+    """``(channel, customer_id)`` of a conversation, or ``None`` if there is none."""
+    Conversation, _ = _models()
+    row = session.execute(select(Conversation.channel, Conversation.customer_id)
+                          .where(Conversation.id == conversation_id)).first()
+    return (str(row[0]), int(row[1])) if row is not None else None
+
+
+def last_inbound_at(session: Session, customer_id: int, *, channel: str) -> dt.datetime | None:
+    """When the customer last wrote on ``channel`` (any of their conversations)."""
+    Conversation, Message = _models()
+    return session.scalar(
+        select(Message.created_at)
+        .join(Conversation, Conversation.id == Message.conversation_id)
+        .where(Conversation.customer_id == customer_id, Message.channel == channel,
+               Message.direction == "in")
+        .order_by(Message.created_at.desc()).limit(1))
+
+
+def outbound_count_since(session: Session, customer_id: int, *, channel: str,
+                         since: dt.datetime, statuses: tuple[str, ...],
+                         exclude_id: int | None = None) -> int:
+    """How many replies to the customer on ``channel`` were created at or after ``since``
+    with one of ``statuses``."""
+    from sqlalchemy import func
+
+    Conversation, Message = _models()
+    stmt = (select(func.count()).select_from(Message)
+            .join(Conversation, Conversation.id == Message.conversation_id)
+            .where(Conversation.customer_id == customer_id, Message.channel == channel,
+                   Message.direction == "out", Message.created_at >= since,
+                   Message.status.in_(statuses)))
+    if exclude_id is not None:
+        stmt = stmt.where(Message.id != exclude_id)
+    return int(session.scalar(stmt) or 0)
+
+
+def identity_kinds(session: Session, customer_id: int) -> set[str]:
+    """The kinds of identity the customer has (``phone``, ``wechat_openid`` ...)."""
+    return set(session.scalars(select(Identity.kind).where(Identity.customer_id == customer_id)))

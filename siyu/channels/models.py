@@ -72,3 +72,27 @@ class VerificationCode(TimestampMixin, Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     consumed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     client_ip: Mapped[str | None] = mapped_column(String(64))
+
+
+class AccessToken(TimestampMixin, Base):
+    """A provider's access token, shared by every worker process (see
+    :mod:`siyu.channels.oa.tokens`).
+
+    ``key`` names the credentials (provider, app id and a digest of the secret, never the
+    secret). The token is stored encrypted. ``lease_until`` / ``lease_owner`` mark the one
+    worker fetching a fresh token; ``version`` grows at each change so claims are conditional
+    updates that only one worker can win.
+    """
+
+    __tablename__ = "channel_access_tokens"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(120), unique=True)
+    token_enc: Mapped[str | None] = mapped_column(Text)
+    expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    lease_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    refreshes: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow,
+                                                    onupdate=utcnow)

@@ -146,7 +146,7 @@ def _fail(session: Session, delivery: Delivery, message_id: int, reason: str) ->
     delivery.state = "failed"
     delivery.last_error = reason[:2000]
     delivery.finished_at = utcnow()
-    desk.set_message_status(session, message_id, "failed")
+    desk.set_message_status(session, message_id, "failed", reason)
     return Outcome("failed", reason)
 
 

@@ -27,6 +27,7 @@ def build_adapters() -> dict[str, ChannelAdapter]:
     """One adapter per channel, configured from the environment."""
     from siyu.channels.email import SmtpAdapter
     from siyu.channels.sms import SmsAdapter
+    from siyu.channels.oa.adapter import OaAdapter
     from siyu.channels.webhook import WebhookAdapter
     from siyu.channels.wecom.adapter import WeComAdapter
     from siyu.channels.wecom.mass import WeComMassAdapter
@@ -39,6 +40,7 @@ def build_adapters() -> dict[str, ChannelAdapter]:
         SmtpAdapter(channel_settings),
         SmsAdapter(channel_settings),
         WebhookAdapter(settings, channel_settings),
+        OaAdapter(settings, channel_settings),
     ]
     return {a.channel: a for a in adapters}
 

@@ -14,6 +14,8 @@ EVENT_TYPE_ZH: dict[str, str] = {
     "share_product": "分享商品", "invite_friend": "邀请好友", "live_stream_view": "观看直播",
     "points_earned": "获得积分", "points_redeemed": "积分兑换", "app_login": "登录 App",
     "bind_phone": "绑定手机号",
+    "oa_subscribe": "关注公众号", "oa_unsubscribe": "取消关注公众号", "oa_scan": "扫码（公众号）",
+    "oa_menu_click": "点击公众号菜单", "oa_menu_view": "打开公众号菜单链接",
 }
 
 

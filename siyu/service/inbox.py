@@ -25,7 +25,12 @@ def conversation_detail(session: Session, conversation_id: int) -> dict[str, Any
         .order_by(ConversationEvent.id)).all()
     names = _names(session, events)
     titles = intent_titles(session, [d.intent for d in decisions])
+    from siyu.channels import service as channels
+
+    check = channels.reply_check(session, conversation_id)
     return {
+        "reply_check": {"allowed": check.allowed, "message": None if check.allowed
+                        else check.message(), "remaining": check.detail.get("remaining")},
         "conversation": service.conversation_to_dict(conv),
         "messages": service.messages_of(session, conversation_id),
         "decisions": [{"message_id": d.message_id, "action": d.action, "intent": d.intent,

@@ -282,11 +282,29 @@ def take(session: Session, conversation_id: int, user_id: int) -> Conversation:
     return conv
 
 
+class ReplyRefused(Conflict):
+    """The conversation's channel cannot deliver a reply now (e.g. the official account's
+    48-hour window closed); the message says why and which channels remain."""
+
+    code = "reply_refused"
+
+
+def _check_channel(session: Session, conversation_id: int) -> None:
+    from siyu.channels import service as channels
+
+    check = channels.reply_check(session, conversation_id)
+    if not check.allowed:
+        raise ReplyRefused(check.message(), details={
+            "reason": check.code, "alternatives": check.alternatives, **check.detail})
+
+
 def agent_reply(session: Session, conversation_id: int, user_id: int, text: str) -> int:
-    """An agent answers; a conversation not yet theirs becomes theirs."""
+    """An agent answers; a conversation not yet theirs becomes theirs. Refused (409, nothing
+    stored) when the channel cannot deliver it now."""
     conv = _conversation(session, conversation_id)
     if conv.status == "closed":
         raise Conflict(f"conversation {conversation_id} is closed")
+    _check_channel(session, conversation_id)
     if conv.status != "with_agent" or conv.assigned_user_id != user_id:
         take(session, conversation_id, user_id)
     return post_outbound(session, conversation_id=conv.id, sender="agent", text=text,
@@ -391,6 +409,7 @@ def message_to_dict(m: Message) -> dict[str, Any]:
     return {"id": m.id, "conversation_id": m.conversation_id, "direction": m.direction,
             "channel": m.channel, "sender": m.sender, "agent_user_id": m.agent_user_id,
             "text": m.text or "", "status": m.status,
+            "error": (m.payload or {}).get("delivery_error") if m.status == "failed" else None,
             "at": m.created_at.isoformat() if m.created_at else None}
 
 

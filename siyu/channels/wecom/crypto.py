@@ -9,6 +9,9 @@ Implements the scheme of WeCom's "加解密方案说明" (callback encryption) d
 * Signature: hex SHA1 of the sorted concatenation of token, timestamp, nonce and the encrypted
   message (base64 text).
 
+The official account (公众号, :mod:`siyu.channels.oa`) uses the same scheme for its safe mode,
+with the app id as the receive id; it builds on this class rather than repeating it.
+
 Every failure a caller could meet with hostile or broken input raises :class:`WeComCryptoError`
 with a machine-readable :class:`WeComCryptoReason`; a misconfigured instance raises
 :class:`ValueError` from the constructor. Nothing in this module logs, and error messages never
@@ -223,12 +226,16 @@ class WeComCrypto:
     def _cipher(self) -> Cipher[modes.CBC]:
         return Cipher(algorithms.AES(self._key), modes.CBC(self._iv))
 
-    def _encrypt(self, text: str) -> str:
+    def _encrypt(self, text: str, random_prefix: bytes | None = None) -> str:
         """Encrypt ``text`` into WeCom's base64 payload, with a fresh random prefix."""
         message = text.encode("utf-8")
+        if random_prefix is None:
+            random_prefix = secrets.token_bytes(_RANDOM_PREFIX)
+        elif len(random_prefix) != _RANDOM_PREFIX:
+            raise ValueError(f"random_prefix must be {_RANDOM_PREFIX} bytes")
         plain = b"".join(
             (
-                secrets.token_bytes(_RANDOM_PREFIX),
+                random_prefix,
                 struct.pack(">I", len(message)),
                 message,
                 self._corp_id.encode("utf-8"),
@@ -298,8 +305,25 @@ class WeComCrypto:
         encrypted = (node.text or "").strip() if node is not None else ""
         if not encrypted:
             raise WeComCryptoError(WeComCryptoReason.MALFORMED_XML, "no Encrypt element")
+        return self.decrypt_payload(encrypted, msg_signature, timestamp, nonce)
+
+    def decrypt_payload(self, encrypted: str, msg_signature: str, timestamp: str, nonce: str
+                        ) -> str:
+        """Verify and decrypt an ``Encrypt`` value already taken from its envelope (XML or, on
+        platforms that push JSON, a JSON object); return the plaintext.
+
+        Raises:
+            WeComCryptoError: As for :meth:`verify_url`.
+        """
         self._check_request(msg_signature, timestamp, nonce, encrypted)
         return self._decrypt(encrypted)
+
+    def encrypt_payload(self, text: str, nonce: str, timestamp: str, *,
+                        random_prefix: bytes | None = None) -> tuple[str, str]:
+        """Encrypt ``text``; return ``(encrypted, signature)`` for an envelope of the caller's
+        format. ``random_prefix`` (16 bytes) is only for reproducing documented examples."""
+        encrypted = self._encrypt(text, random_prefix)
+        return encrypted, self.sign(timestamp, nonce, encrypted)
 
     def encrypt_message(self, reply_xml: str, nonce: str, timestamp: str | None = None) -> str:
         """Encrypt a passive reply; return the XML body to send back to WeCom.
