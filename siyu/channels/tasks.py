@@ -26,8 +26,8 @@ class RetryDelivery(Exception):
 def build_adapters() -> dict[str, ChannelAdapter]:
     """One adapter per channel, configured from the environment."""
     from siyu.channels.email import SmtpAdapter
-    from siyu.channels.sms import SmsAdapter
     from siyu.channels.oa.adapter import OaAdapter
+    from siyu.channels.sms import SmsAdapter
     from siyu.channels.webhook import WebhookAdapter
     from siyu.channels.wecom.adapter import WeComAdapter
     from siyu.channels.wecom.mass import WeComMassAdapter
