@@ -30,6 +30,6 @@ def test_upgrade_from_empty_and_from_an_older_revision(tmp_path: Path) -> None:
     with engine.connect() as conn:
         version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
     assert version == max(migrate.HEADS)
-    assert "channel_access_tokens" in inspect(engine).get_table_names()  # 0011
+    assert "channel_access_tokens" in inspect(engine).get_table_names()  # 0012
     migrate.upgrade(engine)  # a no-op on a current database
     engine.dispose()
