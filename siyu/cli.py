@@ -27,6 +27,7 @@ GROUPS: dict[str, tuple[str, str]] = {
     "nlu": ("siyu.kb.cli", "nlu_app"),
     "demo": ("siyu.demo.cli", "app"),
     "audit": ("siyu.privacy.cli", "audit_app"),
+    "privacy": ("siyu.privacy.cli", "privacy_app"),
 }
 
 _app = typer.Typer(

@@ -30,6 +30,11 @@ class Settings(BaseSettings):
     # one of these are never merged silently (phone only when both numbers are verified).
     exclusive_identity_kinds: list[str] = ["external_id", "app_user_id", "wechat_unionid"]
     log_level: str = "INFO"
+    # Retention in days (0 keeps forever): raw events, conversation messages, audit entries.
+    # The daily privacy.retention job purges older rows (docs/privacy.md).
+    retention_events_days: int = Field(default=0, ge=0, le=36_500)
+    retention_messages_days: int = Field(default=0, ge=0, le=36_500)
+    retention_audit_days: int = Field(default=1095, ge=0, le=36_500)
 
     # A conversation waiting longer than this for a person is marked late in the inbox.
     service_sla_seconds: int = Field(default=120, ge=10, le=86_400)

@@ -84,6 +84,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA foreign_keys=ON")
+    # Deleted and overwritten content is zeroed, so an erased person's data does not linger
+    # in free pages (PIPL erasure; see siyu.privacy.erasure.reclaim_space).
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.execute("PRAGMA cache_size=-65536")
     cursor.execute("PRAGMA temp_store=MEMORY")
     # Reads of a large database go through the OS page cache without a copy per page.

@@ -83,3 +83,74 @@ def resolve(conflict_id: int,
     with env.session() as session:
         identity.resolve_conflict(session, conflict_id, decision=decision, actor="cli")
     console.print(f"conflict #{conflict_id}: {decision}")
+
+
+@app.command("export")
+@handle_errors
+def export(
+    customer_id: Annotated[int, typer.Argument(help="siyu customer id")],
+    output: Annotated[str | None, typer.Option("--output", "-o",
+                                               help="write the JSON here, not stdout")] = None,
+) -> None:
+    """Export everything siyu holds on the customer as one JSON document (PIPL access and
+    portability requests); the export is recorded in the audit log."""
+    import json
+    from pathlib import Path
+
+    from siyu.privacy import service as privacy
+    from siyu.privacy.cli import cli_actor
+
+    env = open_env()
+    with env.session() as session:
+        document = privacy.export_customer(session, customer_id, actor=cli_actor())
+    text = json.dumps(document, ensure_ascii=False, indent=2, default=str)
+    if output:
+        Path(output).write_text(text + "\n", encoding="utf-8")
+        rows = sum(len(r) for r in document["tables"].values())
+        console.print(f"exported customer #{customer_id}: {rows} rows from "
+                      f"{len(document['tables'])} tables to {output}", highlight=False)
+    else:
+        print(text)
+
+
+@app.command("erase")
+@handle_errors
+def erase(
+    ref: Annotated[str, typer.Argument(help="siyu id, or kind:value (e.g. phone:13800138000)")],
+    yes: Annotated[bool, typer.Option("--yes", help="really erase (irreversible)")] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Irreversibly erase the customer's personal data (PIPL art. 47). Orders stay,
+    anonymous, for accounting; do-not-contact is kept as a keyed hash. Safe to repeat."""
+    from siyu.errors import InvalidInput
+    from siyu.privacy import service as privacy
+    from siyu.privacy.cli import cli_actor
+
+    env = open_env()
+    with env.session() as session:
+        cid = privacy.resolve_ref(session, env.settings, ref)
+        if cid is None:
+            console.print(f"{ref}: already erased, nothing to remove", highlight=False)
+            return
+        if not yes:
+            plan = privacy.plan_erasure(session, cid)
+            for table, n in sorted(plan.items()):
+                console.print(f"  {table}: {n}", highlight=False)
+            raise InvalidInput(f"erasing customer #{cid} is irreversible; the rows above "
+                               "would be removed or anonymised: run again with --yes")
+        report = privacy.erase_customer(session, env.settings, cid, actor=cli_actor())
+    privacy.reclaim_space(env.engine, report)
+    if as_json:
+        print_json(report.to_dict())
+        return
+    if report.already_erased:
+        console.print(f"customer #{report.customer_id}: already erased, nothing to remove")
+        return
+    console.print(f"erased customer #{report.customer_id} "
+                  f"(records {', '.join(map(str, report.customer_ids))}):", highlight=False)
+    for table, n in sorted(report.removed.items()):
+        console.print(f"  {table}: {n} removed", highlight=False)
+    for table, n in sorted(report.anonymised.items()):
+        console.print(f"  {table}: {n} anonymised", highlight=False)
+    console.print(f"  do-not-contact: {report.suppressed} identities kept as keyed hashes",
+                  highlight=False)

@@ -230,6 +230,9 @@ class Resolver:
                     for (kind, value), (owner, verified) in new_links.items()
                 ],
             )
+            _after_new_identities(self.session, [
+                (real_ids[-owner - 1] if owner < 0 else owner, kind, value)
+                for (kind, value), (owner, _) in new_links.items()])
         for index, owner in enumerate(result):
             if owner < 0:
                 result[index] = real_ids[-owner - 1]
@@ -296,6 +299,7 @@ class Resolver:
                          verified=ref.verified)
             )
         self.session.flush()
+        _after_new_identities(self.session, [(customer_id, r.kind, r.value) for r in refs])
 
     def _queue_conflict(
         self, a: int, b: int, shared: IdentityRef, clash: tuple[str, str, str]
@@ -318,6 +322,13 @@ class Resolver:
         self.session.add(conflict)
         self.session.flush()
         self.conflicts.append(conflict.id)
+
+
+def _after_new_identities(session: Session, rows: list[tuple[int, str, str]]) -> None:
+    """An identity of an erased person arriving again keeps them out of marketing."""
+    from siyu.privacy import service as privacy
+
+    privacy.honour_do_not_contact(session, rows)
 
 
 # -- merging ---------------------------------------------------------------------------------
@@ -525,7 +536,7 @@ def canonical_customer_id(session: Session, customer_id: int) -> int:
         row = session.execute(
             select(Customer.status, Customer.merged_into_id).where(Customer.id == current)
         ).first()
-        if row is None:
+        if row is None or row.status == "erased":
             raise CustomerNotFound(f"customer {customer_id} not found")
         if row.status != "merged" or row.merged_into_id is None or current in seen:
             return current

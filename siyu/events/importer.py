@@ -24,6 +24,7 @@ from siyu.customers.models import IDENTITY_KINDS
 from siyu.db import run_unit
 from siyu.errors import InvalidInput
 from siyu.events import service as events_service
+from siyu.kit import masking
 from siyu.kit.perf import paused_gc
 from siyu.kit.validation import RecordError
 
@@ -240,7 +241,7 @@ def import_file(
         writer = csv.writer(buf)
         writer.writerow(["line", "id", "reason"])
         for err in summary.rejected:
-            writer.writerow([err.line, err.record_id or "", err.reason()])
+            writer.writerow([err.line, err.record_id or "", masking.redact(err.reason())])
         target.write_text(buf.getvalue(), encoding="utf-8")
         summary.rejects_file = str(target)
     return summary

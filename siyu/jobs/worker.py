@@ -18,7 +18,8 @@ log = logging.getLogger("siyu.jobs")
 
 # Domains with job handlers; each module registers its handlers with @service.job on import.
 TASK_MODULES: list[str] = ["siyu.segments.tasks", "siyu.channels.tasks", "siyu.analytics.tasks",
-                           "siyu.service.tasks"]
+                           "siyu.service.tasks",
+                           "siyu.privacy.tasks"]
 
 
 def load_tasks() -> None:
@@ -30,6 +31,14 @@ def run_forever(factory: sessionmaker[Session], stop: threading.Event, *,
                 poll_seconds: float = 0.5, worker: str | None = None) -> None:
     """Run due jobs until ``stop`` is set; sleep ``poll_seconds`` when there is nothing."""
     load_tasks()
+    for name in TASK_MODULES:
+        # a domain's recurring job queues its first run when a worker starts
+        start = getattr(importlib.import_module(name), "on_worker_start", None)
+        if start is not None:
+            try:
+                start(factory)
+            except Exception:
+                log.exception("%s.on_worker_start failed", name)
     worker = worker or service.worker_id()
     while not stop.is_set():
         try:

@@ -46,6 +46,16 @@ def mask_text(text: str) -> str:
     return _PHONE_IN_TEXT.sub(lambda m: mask_value("phone", m.group()), text)
 
 
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
+
+
+def redact(reason: str) -> str:
+    """A validation reason without the values it quotes (``invalid phone number '138x'``
+    -> ``invalid phone number '…'``), phone numbers and e-mail addresses: fit for files that
+    leave the system, such as import reject files."""
+    return mask_text(_QUOTED.sub("'…'", reason))
+
+
 def mask_deep(value: Any) -> Any:
     """:func:`mask_text` applied to every string inside a JSON-like value."""
     if isinstance(value, str):

@@ -39,3 +39,15 @@ class AuditPurgePermit(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     reason: Mapped[str] = mapped_column(String(60))
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Suppression(Base):
+    """Do not contact: the keyed hash (HMAC-SHA256 under the do-not-contact purpose key) of
+    one identity of an erased person, so that a new record carrying it is not marketed to,
+    without keeping the value itself."""
+
+    __tablename__ = "privacy_suppressions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -11,18 +11,28 @@ Other domains call these (``from siyu.privacy import service as privacy``):
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import hmac
+import importlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from sqlalchemy import delete, func, select
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from siyu.auth import service as auth_service
+from siyu.config import Settings, get_settings
 from siyu.db import utcnow
+from siyu.errors import Forbidden
 from siyu.kit import masking
 from siyu.privacy.errors import InvalidAuditEntry, InvalidAuditFilter
-from siyu.privacy.models import AuditEntry, AuditPurgePermit
+from siyu.privacy.models import AuditEntry, AuditPurgePermit, Suppression
+
+if TYPE_CHECKING:
+    from siyu.privacy.erasure import ErasureReport
 
 PII_PERMISSION = "pii.read"
 AUDIT_PERMISSION = "audit.read"
@@ -215,3 +225,188 @@ def purge_audit(session: Session, *, before: dt.datetime, actor: str = "system:r
     return deleted
 
 
+
+
+# -- who may export and erase ----------------------------------------------------------------
+
+
+def _full_key(reader: Reader) -> bool:
+    """An API principal with full access or the admin scope (users: always True)."""
+    if getattr(reader, "kind", None) != "api_key":
+        return True
+    scopes = getattr(reader, "scopes", None)
+    return scopes is None or "admin" in scopes
+
+
+def check_may_export(reader: Reader) -> None:
+    """A data-subject export holds every personal value: administrators and full-access
+    keys only (a ``read`` key or an analyst is refused)."""
+    if not (reader.can(PII_PERMISSION) and sees_pii(reader)):
+        raise Forbidden("导出个人信息需要管理员权限")
+
+
+def check_may_erase(reader: Reader) -> None:
+    """Erasure is irreversible: administrators and full-access keys only."""
+    if not (reader.can(ERASE_PERMISSION) and _full_key(reader)):
+        raise Forbidden("删除个人信息需要管理员权限")
+
+
+# -- do not contact: keyed hashes of erased identities ----------------------------------------
+
+SUPPRESSION_PURPOSE = "do-not-contact"
+# Channels on which marketing is withdrawn for a new customer carrying an erased identity.
+CONTACT_CHANNELS = ("sms", "wecom", "email", "phone", "official_account", "app", "web")
+
+
+def suppression_key(settings: Settings) -> bytes:
+    """The key of the do-not-contact hashes. It must outlive a rotation of the session key,
+    so it is a per-purpose key: the auth domain's ``purpose_key`` when it provides one,
+    else HMAC-SHA256(secret_key, purpose label)."""
+    try:
+        secrets_module = importlib.import_module("siyu.auth.secrets")
+    except ImportError:
+        secrets_module = None
+    purpose_key = getattr(secrets_module, "purpose_key", None)
+    if purpose_key is not None:
+        key = purpose_key(settings, SUPPRESSION_PURPOSE)
+        return key if isinstance(key, bytes) else str(key).encode()
+    return hmac.new(settings.secret_key.get_secret_value().encode(),
+                    f"siyu:{SUPPRESSION_PURPOSE}".encode(), hashlib.sha256).digest()
+
+
+def identity_digest(key: bytes, kind: str, value: str) -> str:
+    """The keyed hash of one canonical identity value (what privacy_suppressions holds)."""
+    return hmac.new(key, f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()
+
+
+def is_suppressed(session: Session, settings: Settings, kind: str, value: str) -> bool:
+    """Whether (kind, canonical value) belonged to an erased person."""
+    digest = identity_digest(suppression_key(settings), kind, value)
+    return session.scalar(select(Suppression.id).where(Suppression.digest == digest)
+                          .limit(1)) is not None
+
+
+def honour_do_not_contact(session: Session, new_identities: Sequence[tuple[int, str, str]],
+                          settings: Settings | None = None) -> list[int]:
+    """Called by identity resolution for identities it just created: a customer carrying
+    an erased person's phone, e-mail or account gets marketing withdrawn on every channel
+    at once. Returns the customer ids affected. Costs one query when nobody was erased."""
+    if not new_identities:
+        return []
+    if session.scalar(select(Suppression.id).limit(1)) is None:
+        return []
+    key = suppression_key(settings or get_settings())
+    by_digest = {identity_digest(key, kind, value): cid for cid, kind, value in new_identities}
+    hits = set(session.scalars(select(Suppression.digest)
+                               .where(Suppression.digest.in_(list(by_digest)))))
+    affected = sorted({by_digest[d] for d in hits})
+    if affected:
+        from siyu.customers import service as customers
+
+        for cid in affected:
+            for channel in CONTACT_CHANNELS:
+                customers.record_consent(session, cid, channel=channel, purpose="marketing",
+                                         granted=False, source="privacy:do-not-contact")
+    return affected
+
+
+def may_contact(session: Session, settings: Settings, customer_id: int, *, channel: str,
+                purpose: str = "marketing") -> bool:
+    """Whether the customer may be contacted for ``purpose`` on ``channel`` now: the latest
+    consent grants it and none of their identities belonged to an erased person."""
+    from siyu.customers import service as customers
+
+    granted = any(c["granted"] for c in customers.current_consents(session, customer_id)
+                  if c["channel"] == channel and c["purpose"] == purpose)
+    if not granted:
+        return False
+    key = suppression_key(settings)
+    digests = [identity_digest(key, i["kind"], i["value"]) for i in customers.get_customer_360(
+        session, customer_id)["identities"]]
+    return not digests or session.scalar(
+        select(Suppression.id).where(Suppression.digest.in_(digests)).limit(1)) is None
+
+
+# -- export and erasure ------------------------------------------------------------------------
+
+
+def _live_customer(session: Session, customer_id: int) -> int:
+    from siyu.customers import service as customers
+
+    view = customers.get_customer_360(session, customer_id)
+    return int(view["id"])
+
+
+def export_customer(session: Session, customer_id: int, *, actor: Any,
+                    ip: str | None = None) -> dict[str, Any]:
+    """The data-subject export (see :func:`siyu.privacy.erasure.export_person`), recorded
+    in the audit log (the tables and row counts, not the data)."""
+    from siyu.privacy import erasure
+
+    cid = _live_customer(session, customer_id)
+    document = erasure.export_person(session, cid)
+    record_audit(session, actor=actor, action="customer.export", target=f"customer:{cid}",
+                 ip=ip, detail={"tables": len(document["tables"]),
+                                "rows": sum(len(r) for r in document["tables"].values())})
+    return document
+
+
+def resolve_ref(session: Session, settings: Settings, ref: str) -> int | None:
+    """A customer reference as ``siyu customers show`` takes it (siyu id, or kind:value).
+    ``None`` when it names an identity of a person already erased."""
+    from siyu.customers import service as customers
+    from siyu.customers.errors import CustomerNotFound
+
+    ref = ref.strip()
+    if ref.isdigit() and len(ref) <= 18:
+        return int(ref)
+    kind, value = customers.parse_identity_param(ref)
+    try:
+        return customers.find_by_identity(session, kind, value,
+                                          region=settings.default_phone_region)
+    except CustomerNotFound:
+        canonical = customers.normalize_identity(kind, value, settings.default_phone_region)
+        if is_suppressed(session, settings, kind, canonical):
+            return None
+        raise
+
+
+def plan_erasure(session: Session, customer_id: int) -> dict[str, int]:
+    """Rows per table that erasing the customer would remove or anonymise."""
+    from siyu.privacy import erasure
+
+    return erasure.plan_erasure(session, _live_customer(session, customer_id))
+
+
+def erase_customer(session: Session, settings: Settings, customer_id: int, *, actor: Any,
+                   ip: str | None = None) -> ErasureReport:
+    """Erase the person (see :func:`siyu.privacy.erasure.erase_person`) and record it in the
+    audit log without personal data. An already erased customer answers a report with
+    nothing removed. The caller commits, then calls :func:`reclaim_space`."""
+    from siyu.customers import service as customers
+    from siyu.customers.errors import CustomerNotFound
+    from siyu.privacy import erasure
+
+    try:
+        cid = customers.canonical_customer_id(session, customer_id)
+    except CustomerNotFound:
+        if erasure.customer_status(session, customer_id) != erasure.ERASED:
+            raise
+        cid = customer_id
+    key = suppression_key(settings)
+    report = erasure.erase_person(
+        session, cid, digest=lambda kind, value: identity_digest(key, kind, value))
+    record_audit(session, actor=actor, action="customer.erase", target=f"customer:{cid}",
+                 ip=ip, detail={"customer_ids": report.customer_ids,
+                                "removed_rows": sum(report.removed.values()),
+                                "anonymised_rows": sum(report.anonymised.values()),
+                                "tables": sorted(report.touched),
+                                "already_erased": report.already_erased})
+    return report
+
+
+def reclaim_space(engine: Engine, report: ErasureReport) -> None:
+    """After the erasure committed: SQLite WAL checkpoint, PostgreSQL VACUUM."""
+    from siyu.privacy import erasure
+
+    erasure.reclaim_space(engine, report.touched)
