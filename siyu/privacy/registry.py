@@ -168,6 +168,9 @@ declare("jobs", erase="custom", export=False, merge="none",
         note="queued work: jobs whose payload names the person's customer, conversation or "
              "message ids are deleted (outbox deliveries among them)")
 
+declare("channel_access_tokens", holds_personal_data=False,
+        note="the channels' provider access tokens, encrypted")
+
 # -- points ------------------------------------------------------------------------------------
 declare("points_entries", link=("customer_id",),
         note="the person's points ledger; deleted on erasure (the balance ends with the "

@@ -1,7 +1,7 @@
 """do-not-contact hashes of erased persons' identities
 
-Revision ID: 0012
-Revises: 0011
+Revision ID: 0013
+Revises: 0012
 Create Date: 2026-12-02 08:30:00
 """
 from collections.abc import Sequence
@@ -11,8 +11,8 @@ from alembic import op
 
 import siyu.db
 
-revision: str = '0012'
-down_revision: str | tuple[str, ...] | None = '0011'
+revision: str = '0013'
+down_revision: str | tuple[str, ...] | None = '0012'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
