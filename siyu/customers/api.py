@@ -29,6 +29,10 @@ _BATCH_DOC = {
 }
 
 
+def _ip(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
 def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
@@ -71,7 +75,9 @@ def list_customers(
     if identity_param is not None:
         kind, value = service.parse_identity_param(identity_param)
         cid = service.find_by_identity(session, kind, value, region=region)
-        return service.get_customer_360(session, cid, show_pii=show_pii)
+        view = service.get_customer_360(session, cid, show_pii=show_pii)
+        privacy.audit_pii_read(session, principal, f"customer:{view['id']}", ip=_ip(request))
+        return view
     attrs = dict(a.split("=", 1) for a in attr if "=" in a)
     result = service.list_customers(session, q=q, tag=tag, attrs=attrs, tier=tier, city=city,
                                     page=page, per_page=per_page, show_pii=show_pii,
@@ -83,11 +89,15 @@ def list_customers(
 @router.get("/customers/{customer_id}")
 def get_customer(
     customer_id: int,
+    request: Request,
     session: Session = Depends(get_session, scope="function"),
     principal: Principal = Depends(require("customers.read")),
 ) -> dict[str, Any]:
-    """The customer 360: profile, identities, tags, consent, order/event counts, merges."""
-    return service.get_customer_360(session, customer_id, show_pii=privacy.sees_pii(principal))
+    """The customer 360: profile, identities, tags, consent, order/event counts, merges.
+    Identities masked unless the caller sees personal data; unmasked reads are audited."""
+    view = service.get_customer_360(session, customer_id, show_pii=privacy.sees_pii(principal))
+    privacy.audit_pii_read(session, principal, f"customer:{view['id']}", ip=_ip(request))
+    return view
 
 
 @router.get("/customers/{customer_id}/timeline")
@@ -95,10 +105,14 @@ def get_timeline(
     customer_id: int,
     limit: int = Query(100, ge=1, le=1000),
     session: Session = Depends(get_session, scope="function"),
-    _: Principal = Depends(require("customers.read")),
+    principal: Principal = Depends(require("customers.read")),
 ) -> list[dict[str, Any]]:
+    """Orders, events and merges, newest first; personal values inside masked unless the
+    caller sees personal data."""
+    mask = privacy.masker(principal)
     entries = service.timeline(session, customer_id, limit=limit)
-    return [{**e, "at": e["at"].isoformat()} for e in entries]
+    return [{**e, "at": e["at"].isoformat(), "summary": mask.text(e["summary"]),
+             "data": mask.deep(e["data"])} for e in entries]
 
 
 @router.post("/customers/{customer_id}/tags/{tag}")

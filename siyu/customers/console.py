@@ -125,9 +125,11 @@ def customer_detail(
     ]
     merges = [{**m, "reason": mask(m["reason"])} for m in view["merges"]]
     entries = [
-        {**e, "summary": mask(e["summary"])}
+        {**e, "summary": mask(e["summary"]), "data": privacy.Masker(show_pii).deep(e["data"])}
         for e in customers.timeline(session, view["id"], limit=TIMELINE_LIMIT)
     ]
+    privacy.audit_pii_read(session, user, f"customer:{view['id']}",
+                           ip=request.client.host if request.client else None)
     return _render(request, user, "customers/detail.html", {
         "c": view, "identities": identities, "merges": merges, "timeline": entries,
         "timeline_limit": TIMELINE_LIMIT,

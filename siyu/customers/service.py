@@ -268,7 +268,8 @@ def get_customer_360(
             "advisor_id": customer.advisor_id,
             "advisor_name": auth_service.display_name(session, customer.advisor_id),
         },
-        "attributes": customer.attributes or {},
+        "attributes": (customer.attributes or {}) if show_pii
+        else masking.mask_deep(customer.attributes or {}),
         "identities": [
             {"kind": i.kind,
              "value": i.value if show_pii else mask_value(i.kind, i.value),

@@ -227,6 +227,14 @@ def purge_audit(session: Session, *, before: dt.datetime, actor: str = "system:r
 
 
 
+def audit_pii_read(session: Session, reader: Any, target: str, *, ip: str | None = None
+                   ) -> None:
+    """Record that ``reader`` saw ``target``'s personal values unmasked (nothing when the
+    reader sees them masked)."""
+    if sees_pii(reader):
+        record_audit(session, actor=reader, action="pii.read", target=target, ip=ip)
+
+
 # -- who may export and erase ----------------------------------------------------------------
 
 

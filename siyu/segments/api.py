@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from siyu.auth.deps import Principal, require
 from siyu.kit.web import get_session
+from siyu.privacy import service as privacy
 from siyu.segments import service
 
 router = APIRouter(prefix="/api/v1/segments", tags=["segments"])
@@ -143,7 +144,7 @@ def members(
 ) -> dict[str, Any]:
     """One page of members (by customer id); phones masked unless the caller may see PII."""
     return service.members(session, segment_id, page=page, per_page=per_page,
-                           show_pii=principal.can("pii.read")).to_dict()
+                           show_pii=privacy.sees_pii(principal)).to_dict()
 
 
 @router.get("/{segment_id}/changes")
@@ -166,10 +167,15 @@ def export_csv(
     segment_id: int,
     request: Request,
     session: Session = Depends(get_session, scope="function"),
-    _: Principal = Depends(require("customers.read")),
+    principal: Principal = Depends(require("customers.read")),
 ) -> StreamingResponse:
-    """The members as CSV (customer id, external id, name, masked phone), streamed."""
+    """The members as CSV (customer id, external id, name, masked phone), streamed; the
+    export is recorded in the audit log."""
     segment = service.get_segment(session, segment_id)
+    privacy.record_audit(session, actor=principal, action="segment.export",
+                         target=f"segment:{segment.id}", detail={"members": segment.size},
+                         ip=request.client.host if request.client else None)
+    session.commit()
     factory: sessionmaker[Session] = request.app.state.sessions
 
     def rows() -> Iterator[bytes]:

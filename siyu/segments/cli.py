@@ -206,6 +206,12 @@ def export(
             tmp.unlink(missing_ok=True)
             raise
     tmp.replace(file)
+    from siyu.privacy import service as privacy
+    from siyu.privacy.cli import cli_actor
+
+    with env.session() as session:
+        privacy.record_audit(session, actor=cli_actor(), action="segment.export",
+                             target=f"segment:{segment.id}", detail={"members": written})
     if as_json:
         print_json({"segment": name, "file": str(file), "rows": written})
         return

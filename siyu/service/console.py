@@ -25,6 +25,7 @@ from siyu.db import utcnow
 from siyu.errors import SiyuError
 from siyu.kit.charts import bar_chart
 from siyu.kit.web import get_session
+from siyu.privacy import service as privacy
 from siyu.service import inbox, metrics, service
 
 _HERE = Path(__file__).resolve().parent
@@ -87,7 +88,8 @@ def conversation_page(
     except SiyuError:
         return _render(request, user, "service/missing.html", {"id": conversation_id},
                        status_code=404)
-    customer = get_customer_360(session, detail["conversation"]["customer_id"])
+    customer = get_customer_360(session, detail["conversation"]["customer_id"],
+                                show_pii=privacy.sees_pii(user))
     try:
         suggestions = inbox.suggest_replies(session, conversation_id)
     except SiyuError:
