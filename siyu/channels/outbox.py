@@ -336,6 +336,14 @@ def begin_send(session: Session, delivery_id: int, adapters: dict[str, ChannelAd
     if adapter is None:
         return _end(delivery, "failed", f"no adapter for channel {delivery.channel!r}")
     message = _as_message(delivery)
+    if delivery.purpose == "marketing":
+        from siyu.privacy import service as privacy
+
+        # a consent withdrawn (or a person erased) after queueing stops the message now
+        blocked = privacy.contact_blocked(session, message.customer_id,
+                                          channel=delivery.channel)
+        if blocked is not None:
+            return _end(delivery, "failed", f"not sent: {blocked}")
     customer = Recipient(message.customer_id, _identities(session, message.customer_id))
     unknown = delivery.state == "sending"
     if unknown and not adapter.can_resend(message, customer):

@@ -137,10 +137,14 @@ def remove_tag(
 @router.post("/merges/{merge_id}/undo")
 def undo_merge(
     merge_id: int,
+    request: Request,
     session: Session = Depends(get_session, scope="function"),
     principal: Principal = Depends(require("merges.undo")),
 ) -> dict[str, Any]:
     merge = identity.undo_merge(session, merge_id, actor=principal.name)
+    privacy.record_audit(session, actor=principal, action="merge.undo",
+                         target=f"merge:{merge.id}", ip=_ip(request),
+                         detail={"kept_id": merge.kept_id, "merged_id": merge.merged_id})
     return {"id": merge.id, "kept_id": merge.kept_id, "merged_id": merge.merged_id,
             "undone_at": merge.undone_at.isoformat() if merge.undone_at else None}
 
@@ -160,8 +164,11 @@ def list_conflicts(
 def resolve_conflict(
     conflict_id: int,
     decision: str,
+    request: Request,
     session: Session = Depends(get_session, scope="function"),
     principal: Principal = Depends(require("customers.write")),
 ) -> dict[str, Any]:
     identity.resolve_conflict(session, conflict_id, decision=decision, actor=principal.name)
+    privacy.record_audit(session, actor=principal, action=f"merge.conflict.{decision}",
+                         target=f"merge_conflict:{conflict_id}", ip=_ip(request))
     return {"id": conflict_id, "decision": decision}

@@ -180,6 +180,9 @@ def undo_merge(
     session: Session = Depends(get_session, scope="function"),
 ) -> RedirectResponse:
     merge = identity.undo_merge(session, merge_id, actor=user.username)
+    privacy.record_audit(session, actor=user, action="merge.undo", target=f"merge:{merge.id}",
+                         detail={"kept_id": merge.kept_id, "merged_id": merge.merged_id},
+                         ip=request.client.host if request.client else None)
     _flash(request, f"已撤销合并，客户 #{merge.merged_id} 已恢复为独立客户")
     return _redirect(f"/customers/{merge.kept_id}")
 
@@ -222,5 +225,8 @@ def resolve_conflict(
     if decision not in ("merge", "keep_apart"):
         raise InvalidInput("请选择“合并”或“保持独立”")
     identity.resolve_conflict(session, conflict_id, decision=decision, actor=user.username)
+    privacy.record_audit(session, actor=user, action=f"merge.conflict.{decision}",
+                         target=f"merge_conflict:{conflict_id}",
+                         ip=request.client.host if request.client else None)
     _flash(request, "已合并这两位客户" if decision == "merge" else "已标记为两位不同的客户")
     return _redirect("/merges/conflicts")

@@ -323,16 +323,41 @@ def may_contact(session: Session, settings: Settings, customer_id: int, *, chann
     """Whether the customer may be contacted for ``purpose`` on ``channel`` now: the latest
     consent grants it and none of their identities belonged to an erased person."""
     from siyu.customers import service as customers
+    from siyu.customers.errors import CustomerNotFound
 
-    granted = any(c["granted"] for c in customers.current_consents(session, customer_id)
-                  if c["channel"] == channel and c["purpose"] == purpose)
-    if not granted:
+    try:
+        canonical = int(customers.get_customer_360(session, customer_id)["id"])
+    except CustomerNotFound:
         return False
-    key = suppression_key(settings)
-    digests = [identity_digest(key, i["kind"], i["value"]) for i in customers.get_customer_360(
-        session, customer_id)["identities"]]
-    return not digests or session.scalar(
-        select(Suppression.id).where(Suppression.digest.in_(digests)).limit(1)) is None
+    granted = any(c["granted"] for c in customers.current_consents(session, canonical)
+                  if c["channel"] == channel and c["purpose"] == purpose)
+    return granted and contact_blocked(session, canonical, channel=channel, purpose=purpose,
+                                       settings=settings) is None
+
+
+def contact_blocked(session: Session, customer_id: int, *, channel: str,
+                    purpose: str = "marketing", settings: Settings | None = None) -> str | None:
+    """Why the customer must not be contacted for ``purpose`` on ``channel`` right now, or
+    ``None``: their latest consent decision withdrew it, or one of their identities belonged
+    to an erased person. The outbox asks this at send time, so a withdrawal stops messages
+    already queued. (Whether an opt-in is required first is the contact policy's call.)"""
+    from siyu.customers import service as customers
+    from siyu.customers.errors import CustomerNotFound
+
+    try:
+        view = customers.get_customer_360(session, customer_id)
+    except CustomerNotFound:
+        return "customer erased or unknown"
+    for consent in customers.current_consents(session, view["id"]):
+        if (consent["channel"], consent["purpose"]) == (channel, purpose) and \
+                not consent["granted"]:
+            return f"consent for {purpose} on {channel} withdrawn"
+    key = suppression_key(settings or get_settings())
+    digests = [identity_digest(key, i["kind"], i["value"]) for i in view["identities"]]
+    if digests and session.scalar(select(Suppression.id).where(
+            Suppression.digest.in_(digests)).limit(1)) is not None:
+        return "do not contact: an identity of an erased person"
+    return None
 
 
 # -- export and erasure ------------------------------------------------------------------------

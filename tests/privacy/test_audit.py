@@ -199,3 +199,15 @@ def test_sees_pii_by_principal() -> None:
     assert m.identity("phone", "+8613800138000") == "138****8000"
     assert m.text("电话 13800138000") == "电话 138****8000"
     assert privacy.masker("admin").identity("phone", "+8613800138000") == "13800138000"
+
+
+def test_conflict_decisions_are_audited(
+    client: TestClient, sessions: sessionmaker[Session], settings: Settings
+) -> None:
+    _conflict(sessions, settings)
+    conflict_id = client.get("/api/v1/merge-conflicts").json()[0]["id"]
+    assert client.post(f"/api/v1/merge-conflicts/{conflict_id}/keep_apart").status_code == 200
+    with sessions() as session:
+        (entry,) = privacy.list_audit(session, action="merge")
+        assert (entry.action, entry.target, entry.actor) == (
+            "merge.conflict.keep_apart", f"merge_conflict:{conflict_id}", "api_key:tests")

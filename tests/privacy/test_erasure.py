@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -264,3 +265,31 @@ def test_export_cli(monkeypatch: pytest.MonkeyPatch, database_url: str,
     assert result.exit_code == 0, result.output
     doc = json.loads(out.read_text(encoding="utf-8"))
     assert doc["customer_id"] == cid and MARKERS["message"] in out.read_text(encoding="utf-8")
+
+
+def test_withdrawal_stops_marketing_already_queued(
+    sessions: sessionmaker[Session], settings: Settings,
+) -> None:
+    from siyu.channels.models import Delivery
+    from siyu.customers import service as customers
+
+    cid = plant(sessions, settings)
+    with sessions() as session:
+        queued = outbox.enqueue_message(session, key="promo-7q-2", customer_id=cid,
+                                        channel="sms", text="双十二")
+        service_reply = outbox.enqueue_message(session, key="notice-7q", customer_id=cid,
+                                               channel="sms", text="订单已发货",
+                                               purpose="service")
+        customers.record_consent(session, cid, channel="sms", purpose="marketing",
+                                 granted=False, source="customer")
+        session.commit()
+    with sessions() as session:
+        adapters: dict[str, Any] = {"sms": object()}
+        outcome = outbox.begin_send(session, queued, adapters)
+        assert isinstance(outcome, outbox.Outcome) and outcome.status == "failed"
+        assert "withdrawn" in outcome.reason
+        # a service message (an order notice) is not marketing: it goes on
+        assert not isinstance(outbox.begin_send(session, service_reply, adapters),
+                              outbox.Outcome)
+        session.commit()
+        assert session.get(Delivery, queued).state == "failed"  # type: ignore[union-attr]
