@@ -12,7 +12,7 @@ import json
 import sys
 from pathlib import Path
 
-BENCHES = ["ingest", "read360", "scores", "segments", "bot", "channels"]
+BENCHES = ["ingest", "read360", "scores", "segments", "bot", "channels", "privacy"]
 
 
 def main(argv: list[str] | None = None) -> int:
