@@ -435,11 +435,23 @@ def erase_customer(session: Session, settings: Settings, customer_id: int, *, ac
                                 "anonymised_rows": sum(report.anonymised.values()),
                                 "tables": sorted(report.touched),
                                 "already_erased": report.already_erased})
+    if report.touched and session.get_bind().dialect.name == "postgresql":
+        from siyu.jobs import service as jobs
+
+        jobs.enqueue(session, VACUUM_JOB, {"tables": sorted(report.touched)})
     return report
 
 
-def reclaim_space(engine: Engine, report: ErasureReport) -> None:
-    """After the erasure committed: SQLite WAL checkpoint, PostgreSQL VACUUM."""
+VACUUM_JOB = "privacy.vacuum"
+
+
+def reclaim_space(engine: Engine, report: ErasureReport, *, vacuum: bool = True) -> None:
+    """After the erasure committed: SQLite WAL checkpoint; PostgreSQL VACUUM of the touched
+    tables unless ``vacuum`` is false (the API leaves it to the ``privacy.vacuum`` job that
+    :func:`erase_customer` queued, since a VACUUM of large tables takes longer than a
+    request should)."""
     from siyu.privacy import erasure
 
+    if engine.dialect.name == "postgresql" and not vacuum:
+        return
     erasure.reclaim_space(engine, report.touched)

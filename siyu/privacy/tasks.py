@@ -11,6 +11,7 @@ import datetime as dt
 from typing import Any
 
 from sqlalchemy import delete, select
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from siyu.config import Settings, get_settings
@@ -85,6 +86,18 @@ def purge_expired(session: Session, settings: Settings, *, now: dt.datetime | No
 def run_retention(session: Session, payload: dict[str, Any]) -> None:
     purge_expired(session, get_settings())
     schedule(session)
+
+
+@jobs.job(privacy.VACUUM_JOB)
+def run_vacuum(session: Session, payload: dict[str, Any]) -> None:
+    """VACUUM the tables an erasure touched (PostgreSQL), so dead row versions holding the
+    erased values are reclaimed now rather than whenever autovacuum comes by."""
+    from siyu.privacy import erasure
+
+    tables = [t for t in payload.get("tables", []) if isinstance(t, str)]
+    bind = session.get_bind()
+    engine = bind if isinstance(bind, Engine) else bind.engine
+    erasure.reclaim_space(engine, tables)
 
 
 def on_worker_start(factory: sessionmaker[Session]) -> None:
