@@ -24,7 +24,8 @@ How to declare a new table (add one call below, in its domain's block):
 * data kept anonymised for accounting instead of deleted: ``erase="anonymise"`` and a
   handler in :mod:`siyu.privacy.erasure` (``ANONYMISERS``).
 * a table the retention job purges: ``retention=("retention_events_days", "ts")``, the
-  setting that holds the days and the timestamp column.
+  setting that holds the days and the timestamp column; rows about a purged row go with it
+  when declared ``via`` it or ``purged_with=("message_id", "messages")``.
 """
 
 from __future__ import annotations
@@ -65,6 +66,8 @@ class Holding:
     erase: Erase = "delete"
     # (settings field holding the days to keep, timestamp column); None: kept.
     retention: tuple[str, str] | None = None
+    # (column, table): also deleted when the retention job purges the row it names.
+    purged_with: tuple[str, str] | None = None
     note: str = ""
 
     @property
@@ -84,6 +87,7 @@ def declare(
     export: bool | None = None,
     erase: Erase | None = None,
     retention: tuple[str, str] | None = None,
+    purged_with: tuple[str, str] | None = None,
     holds_personal_data: bool = True,
     note: str = "",
 ) -> Holding:
@@ -102,7 +106,7 @@ def declare(
     holding = Holding(
         table=table, link=link, via=via, merge=merge or default_merge,
         export=holds_personal_data if export is None else export,
-        erase=erase or default_erase, retention=retention, note=note)
+        erase=erase or default_erase, retention=retention, purged_with=purged_with, note=note)
     REGISTRY[table] = holding
     return holding
 
@@ -152,6 +156,7 @@ declare("messages", via=("conversation_id", "conversations"),
         retention=("retention_messages_days", "created_at"),
         note="message texts and payloads (the outbox's content)")
 declare("bot_decisions", via=("conversation_id", "conversations"),
+        purged_with=("message_id", "messages"),
         note="the bot's reasons may quote the customer")
 declare("conversation_events", via=("conversation_id", "conversations"))
 declare("csat_answers", via=("conversation_id", "conversations"))

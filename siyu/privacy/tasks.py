@@ -64,10 +64,12 @@ def purge_expired(session: Session, settings: Settings, *, now: dt.datetime | No
         expired = table.c[column] < cutoff
         (pk,) = table.primary_key.columns
         for child in registry.holdings():
-            if child.via is not None and child.via[1] == holding.table:
+            for link in (child.via, child.purged_with):
+                if link is None or link[1] != holding.table:
+                    continue
                 child_table = tables[child.table]
                 result = session.execute(delete(child_table).where(
-                    child_table.c[child.via[0]].in_(select(pk).where(expired))))
+                    child_table.c[link[0]].in_(select(pk).where(expired))))
                 if result.rowcount:  # type: ignore[attr-defined]
                     counts[child.table] = counts.get(child.table, 0) + int(
                         result.rowcount)  # type: ignore[attr-defined]

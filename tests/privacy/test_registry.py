@@ -87,3 +87,7 @@ def test_erasure_handlers_and_retention_settings_exist() -> None:
             setting, column = holding.retention
             assert setting in fields, f"{holding.table}: no setting {setting}"
             assert column in Base.metadata.tables[holding.table].c
+        if holding.purged_with is not None:
+            column, parent = holding.purged_with
+            assert column in Base.metadata.tables[holding.table].c, holding.table
+            assert registry.REGISTRY[parent].retention is not None, holding.table

@@ -20,7 +20,7 @@ from siyu.privacy import service as privacy
 from siyu.privacy import tasks
 from siyu.privacy.models import AuditEntry
 from siyu.service import service as desk
-from siyu.service.models import Message
+from siyu.service.models import BotDecision, Message
 from tests.cli_helpers import run_cli
 
 NOW = dt.datetime(2026, 12, 2, 8, 0, tzinfo=dt.UTC)
@@ -36,9 +36,13 @@ def _plant(sessions: sessionmaker[Session], settings: Settings) -> None:
                                     "ts": "2025-01-01T08:00:00", "amount": 10}],
                settings=settings)
         for n, when in enumerate((dt.datetime(2025, 1, 1, tzinfo=dt.UTC), NOW)):
-            desk.receive_inbound(session, channel="webchat",
-                                 identities=[IdentityRef("phone", "+8613800138000", True)],
-                                 text=f"消息 {n}", external_id=f"r-{n}", sent_at=when)
+            got = desk.receive_inbound(session, channel="webchat",
+                                       identities=[IdentityRef("phone", "+8613800138000", True)],
+                                       text=f"消息 {n}", external_id=f"r-{n}", sent_at=when)
+            # the bot's reasons may quote the message: they go with it
+            session.add(BotDecision(conversation_id=got.conversation_id,
+                                    message_id=got.message_id, action="answer",
+                                    reason=f"引用：消息 {n}"))
         session.add(AuditEntry(at=dt.datetime(2022, 1, 1, tzinfo=dt.UTC), actor="user:old",
                                action="login.success"))
         session.commit()
@@ -52,10 +56,11 @@ def test_purge_by_configured_days(sessions: sessionmaker[Session], settings: Set
     with sessions() as session:
         counts = tasks.purge_expired(session, configured, now=NOW)
         session.commit()
-    assert counts == {"events": 1, "messages": 1, "audit_log": 1}
+    assert counts == {"events": 1, "messages": 1, "bot_decisions": 1, "audit_log": 1}
     with sessions() as session:
         assert session.scalars(select(Event.id)).all() == ["new"]
         assert session.scalars(select(Message.text)).all() == ["消息 1"]
+        assert session.scalars(select(BotDecision.reason)).all() == ["引用：消息 1"]
         assert session.scalar(select(func.count()).select_from(Order)) == 1  # never purged
         actions = session.scalars(select(AuditEntry.action).order_by(AuditEntry.id)).all()
         assert actions == ["retention.purge", "audit.purge"]  # the 2022 entry is gone
