@@ -30,6 +30,7 @@ from siyu.events.schemas import EventIn, OrderIn
 from siyu.kb import console as kb_console
 from siyu.kit.validation import field_errors
 from siyu.kit.web import BodySizeLimit
+from siyu.playbooks import api as playbooks_api
 from siyu.privacy import api as privacy_api
 from siyu.privacy import console as privacy_console
 from siyu.segments import api as segments_api
@@ -43,7 +44,8 @@ log = logging.getLogger("siyu")
 ROUTERS = [customers_api.router, events_api.router, segments_api.router, segments_console.router,
            channels_api.router, analytics_api.router, analytics_console.router,
            service_api.router, service_console.router, kb_console.router,
-           customers_console.router, privacy_api.router, privacy_console.router]
+           customers_console.router, privacy_api.router, privacy_console.router,
+           playbooks_api.router]
 # Models documented in the OpenAPI components though routes read them from raw JSON.
 DOCUMENTED_MODELS: list[type[BaseModel]] = [CustomerIn, OrderIn, EventIn]
 

@@ -28,6 +28,8 @@ GROUPS: dict[str, tuple[str, str]] = {
     "demo": ("siyu.demo.cli", "app"),
     "audit": ("siyu.privacy.cli", "audit_app"),
     "privacy": ("siyu.privacy.cli", "privacy_app"),
+    "playbooks": ("siyu.playbooks.cli", "app"),
+    "policy": ("siyu.playbooks.cli", "policy_app"),
 }
 
 _app = typer.Typer(
@@ -152,7 +154,10 @@ def worker(
 
     env = open_env(migrate=True)
     if once:
+        from siyu.jobs.worker import run_loop_hooks
+
         load_tasks()
+        run_loop_hooks(env.sessions, jobs.worker_id())
         summary = jobs.run_due(env.sessions)
         console.print(f"done: {summary.done}  retried: {summary.retried}  failed: "
                       f"{summary.failed}")

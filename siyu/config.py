@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     retention_events_days: int = Field(default=0, ge=0, le=36_500)
     retention_messages_days: int = Field(default=0, ge=0, le=36_500)
     retention_audit_days: int = Field(default=1095, ge=0, le=36_500)
+    # A worker's claim on a job lasts this long; a running job's worker renews it (a
+    # heartbeat every third of it), so a dead worker's jobs are taken over within seconds.
+    job_lease_seconds: int = Field(default=30, ge=2, le=3600)
 
     # A conversation waiting longer than this for a person is marked late in the inbox.
     service_sla_seconds: int = Field(default=120, ge=10, le=86_400)

@@ -8,6 +8,7 @@ from siyu.db import Base
 from siyu.events import models as event_models
 from siyu.jobs import models as job_models
 from siyu.kb import models as kb_models
+from siyu.playbooks import models as playbook_models
 from siyu.points import models as points_models
 from siyu.privacy import models as privacy_models
 from siyu.segments import models as segment_models
@@ -24,6 +25,7 @@ __all__ = [
     "job_models",
     "kb_models",
     "metadata",
+    "playbook_models",
     "points_models",
     "privacy_models",
     "segment_models",

@@ -263,7 +263,8 @@ def enqueue_message(
     return delivery_id
 
 
-def enqueue_many(session: Session, rows: list[dict[str, Any]]) -> int:
+def enqueue_many(session: Session, rows: list[dict[str, Any]], *,
+                 now: dt.datetime | None = None) -> int:
     """:func:`enqueue_message` for a batch in two set-based statements (deliveries, then
     their jobs); rows whose key exists are skipped. Each row has the keyword arguments of
     :func:`enqueue_message` (``run_at`` optional). Returns how many were new."""
@@ -271,7 +272,7 @@ def enqueue_many(session: Session, rows: list[dict[str, Any]]) -> int:
 
     if not rows:
         return 0
-    now = utcnow()
+    now = now or utcnow()
     dialect = session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
     values = [{"key": r["key"], "customer_id": r["customer_id"], "channel": r["channel"],
@@ -412,3 +413,69 @@ def contact_log(session: Session, customer_id: int, *, limit: int = 50
              "at": d.created_at.isoformat() if d.created_at else None,
              "finished_at": d.finished_at.isoformat() if d.finished_at else None}
             for d in rows]
+
+
+def delivery_ids(session: Session, keys: list[str]) -> dict[str, int]:
+    """``{key: delivery id}`` of the outbox messages with these keys."""
+    out: dict[str, int] = {}
+    for start in range(0, len(keys), 500):
+        rows = session.execute(select(Delivery.key, Delivery.id)
+                               .where(Delivery.key.in_(keys[start:start + 500])))
+        out.update({str(k): int(i) for k, i in rows})
+    return out
+
+
+def recent_marketing(session: Session, customer_ids: list[int], *, since: dt.datetime
+                     ) -> dict[int, list[tuple[str, dt.datetime, int, bool]]]:
+    """The customers' outbox messages (not desk replies, not failed) since ``since``:
+    ``{customer_id: [(channel, created_at, sender priority, is marketing)]}`` -- what the
+    contact policy counts caps and platform windows on."""
+    out: dict[int, list[tuple[str, dt.datetime, int, bool]]] = {}
+    for start in range(0, len(customer_ids), 500):
+        rows = session.execute(
+            select(Delivery.customer_id, Delivery.channel, Delivery.created_at,
+                   Delivery.purpose, Delivery.content)
+            .where(Delivery.customer_id.in_(customer_ids[start:start + 500]),
+                   Delivery.key.is_not(None), Delivery.created_at >= since,
+                   Delivery.state != "failed"))
+        for cid, channel, at, purpose, content in rows:
+            priority = int((content or {}).get("priority") or 0)
+            out.setdefault(int(cid), []).append((channel, at, priority, purpose == "marketing"))
+    return out
+
+
+def count_by_state(session: Session, source: str) -> dict[str, int]:
+    """A sender's outbox messages by outcome: ``sent`` (sent, delivered or a created
+    mass-send task), ``pending``, ``failed``, ``outcome_unknown``."""
+    from sqlalchemy import func
+
+    out = {"sent": 0, "pending": 0, "failed": 0, "outcome_unknown": 0}
+    rows = session.execute(select(Delivery.state, func.count()).where(Delivery.source == source)
+                           .group_by(Delivery.state))
+    for state, n in rows:
+        bucket = ("sent" if state in ("sent", "delivered", "created") else
+                  state if state in ("failed", "outcome_unknown") else "pending")
+        out[bucket] += int(n)
+    return out
+
+
+def texts_by_id(session: Session, ids: list[int]) -> dict[int, str]:
+    out: dict[int, str] = {}
+    for start in range(0, len(ids), 500):
+        rows = session.execute(select(Delivery.id, Delivery.content)
+                               .where(Delivery.id.in_(ids[start:start + 500])))
+        for i, content in rows:
+            c = content or {}
+            subject = c.get("subject")
+            text = str(c.get("text") or "")
+            out[int(i)] = f"{subject}\n{text}" if subject else text
+    return out
+
+
+def states_by_id(session: Session, ids: list[int]) -> dict[int, str]:
+    out: dict[int, str] = {}
+    for start in range(0, len(ids), 500):
+        rows = session.execute(select(Delivery.id, Delivery.state)
+                               .where(Delivery.id.in_(ids[start:start + 500])))
+        out.update({int(i): s for i, s in rows})
+    return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
 from typing import Any
@@ -124,6 +125,8 @@ def send(session: Session, payload: dict[str, Any]) -> None:
     result = _run_adapter(adapter, step)
     if not isinstance(result, DeliveryFailed):
         outbox.record_sent(session, delivery_id, result)
+        if result.status == "created":  # read the employee's confirmation back later
+            _schedule_mass_results(session)
         session.commit()
         return
     state = outbox.record_send_failure(session, delivery_id, result)
@@ -133,3 +136,29 @@ def send(session: Session, payload: dict[str, Any]) -> None:
                     result.reason)
         return
     raise RetryDelivery(f"outbox message {delivery_id}: {result.reason}")
+
+
+MASS_RESULTS_EVERY = dt.timedelta(minutes=10)
+
+
+def _schedule_mass_results(session: Session) -> None:
+    from siyu.db import utcnow
+    from siyu.jobs import service as jobs
+
+    at = utcnow() + MASS_RESULTS_EVERY
+    bucket = int(at.timestamp() // MASS_RESULTS_EVERY.total_seconds())
+    jobs.enqueue(session, "channels.mass_results", {}, dedup_key=f"mass_results:{bucket}",
+                 run_at=at)
+
+
+@job("channels.mass_results")
+def mass_results(session: Session, payload: dict[str, Any]) -> None:
+    """Read back created WeCom mass-send tasks (``get_groupmsg_send_result``); again later
+    while some are still waiting for the employee."""
+    from siyu.channels.wecom.mass import WeComMassAdapter, refresh_results, waiting_count
+
+    adapter = adapters().get("wecom_mass")
+    if isinstance(adapter, WeComMassAdapter):
+        refresh_results(session, adapter)
+        if waiting_count(session):
+            _schedule_mass_results(session)

@@ -516,3 +516,68 @@ def customer_cards(
         if card is not None and card["phone"] is None:
             card["phone"] = display_phone(value) if show_pii else mask_value("phone", value)
     return cards
+
+
+def latest_consents_for(session: Session, customer_ids: list[int]
+                        ) -> dict[tuple[int, str, str], tuple[bool, str | None]]:
+    """The consent in force per (customer, channel, purpose) for many customers:
+    ``{(customer_id, channel, purpose): (granted, source)}`` (the latest decision wins)."""
+    out: dict[tuple[int, str, str], tuple[bool, str | None]] = {}
+    for start in range(0, len(customer_ids), 500):
+        rows = session.execute(
+            select(Consent.customer_id, Consent.channel, Consent.purpose, Consent.granted,
+                   Consent.source)
+            .where(Consent.customer_id.in_(customer_ids[start:start + 500]))
+            .order_by(Consent.at, Consent.id))
+        for cid, channel, purpose, granted, source in rows:
+            out[(int(cid), channel, purpose)] = (bool(granted), source)
+    return out
+
+
+def customers_with_tag(session: Session, customer_ids: list[int], name: str) -> set[int]:
+    """Which of ``customer_ids`` carry tag ``name``."""
+    out: set[int] = set()
+    for start in range(0, len(customer_ids), 500):
+        out.update(int(c) for c in session.scalars(
+            select(CustomerTag.customer_id).join(Tag, Tag.id == CustomerTag.tag_id)
+            .where(Tag.name == name,
+                   CustomerTag.customer_id.in_(customer_ids[start:start + 500]))))
+    return out
+
+
+def identities_for(session: Session, customer_ids: list[int]) -> dict[int, dict[str, str]]:
+    """The first identity of each kind per customer: ``{customer_id: {kind: value}}``."""
+    out: dict[int, dict[str, str]] = {}
+    for start in range(0, len(customer_ids), 500):
+        rows = session.execute(select(Identity.customer_id, Identity.kind, Identity.value)
+                               .where(Identity.customer_id.in_(
+                                   customer_ids[start:start + 500]))
+                               .order_by(Identity.id))
+        for cid, kind, value in rows:
+            out.setdefault(int(cid), {}).setdefault(kind, value)
+    return out
+
+
+SALUTATIONS = {"male": "先生", "female": "女士"}
+
+
+def profiles_for(session: Session, customer_ids: list[int]) -> dict[int, dict[str, Any]]:
+    """What a message template may say about each customer: ``{customer_id: {id, name,
+    gender, salutation (先生/女士, empty when unknown), city, tier, birthday, attributes,
+    advisor_id, advisor (display name), advisor_username}}``."""
+    from siyu.auth.models import User
+
+    out: dict[int, dict[str, Any]] = {}
+    for start in range(0, len(customer_ids), 500):
+        rows = session.execute(
+            select(Customer, User.display_name, User.username)
+            .outerjoin(User, User.id == Customer.advisor_id)
+            .where(Customer.id.in_(customer_ids[start:start + 500])))
+        for c, advisor, username in rows:
+            out[c.id] = {"id": c.id, "name": c.name or "", "gender": c.gender,
+                         "salutation": SALUTATIONS.get(c.gender or "", ""),
+                         "city": c.city, "tier": c.tier,
+                         "birthday": c.birthday.isoformat() if c.birthday else None,
+                         "attributes": dict(c.attributes or {}), "advisor_id": c.advisor_id,
+                         "advisor": advisor or "", "advisor_username": username}
+    return out

@@ -9,13 +9,20 @@ ignorant of who listens.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy.orm import Session
 
 AfterIngest = Callable[[Session, str, int], None]
 """``hook(session, kind, accepted)``: ``kind`` is ``orders`` or ``events``."""
 
+AfterRows = Callable[[Session, str, list[dict[str, Any]], str], None]
+"""``hook(session, kind, rows, source)``: the stored rows themselves (``id``,
+``customer_id``, ``ts``, and ``type``/``properties`` for events, ``status`` for orders) and
+the batch's source (``api``, ``import``, ...)."""
+
 _HOOKS: dict[str, AfterIngest] = {}
+_ROW_HOOKS: dict[str, AfterRows] = {}
 
 
 def register_after_ingest(name: str, hook: AfterIngest) -> None:
@@ -26,3 +33,14 @@ def register_after_ingest(name: str, hook: AfterIngest) -> None:
 def run_after_ingest(session: Session, kind: str, accepted: int) -> None:
     for hook in list(_HOOKS.values()):
         hook(session, kind, accepted)
+
+
+def register_after_rows(name: str, hook: AfterRows) -> None:
+    """Add (or replace, keyed by ``name``) a hook that sees each batch's stored rows."""
+    _ROW_HOOKS[name] = hook
+
+
+def run_after_rows(session: Session, kind: str, rows: list[dict[str, Any]], source: str
+                   ) -> None:
+    for hook in list(_ROW_HOOKS.values()):
+        hook(session, kind, rows, source)

@@ -132,4 +132,96 @@ def _ingest(
     result.merges = resolver.merges
     result.conflicts = resolver.conflicts
     hooks.run_after_ingest(session, kind, result.accepted)
+    hooks.run_after_rows(session, kind, rows, source)
     return result
+
+
+def customers_in_scenario(session: Session, customer_ids: list[int], scenario: str
+                          ) -> set[int]:
+    """Which of ``customer_ids`` are in ``scenario`` now: their latest ``scenario_entered``
+    / ``scenario_exited`` event for it is an entry (the journeys' timeline contract)."""
+    from sqlalchemy import select
+
+    inside: dict[int, tuple[Any, bool]] = {}
+    for start in range(0, len(customer_ids), 500):
+        rows = session.execute(
+            select(Event.customer_id, Event.ts, Event.type, Event.properties)
+            .where(Event.customer_id.in_(customer_ids[start:start + 500]),
+                   Event.type.in_(("scenario_entered", "scenario_exited"))))
+        for cid, ts, typ, props in rows:
+            if (props or {}).get("scenario") != scenario:
+                continue
+            if cid not in inside or inside[cid][0] <= ts:
+                inside[int(cid)] = (ts, typ == "scenario_entered")
+    return {cid for cid, (_, entered) in inside.items() if entered}
+
+
+def orders_since(session: Session, customer_ids: list[int], since: Any, *,
+                 status: str | None = None) -> list[tuple[int, Any, str]]:
+    """``(customer_id, ts, status)`` of the customers' orders at or after ``since``."""
+    from sqlalchemy import select
+
+    out: list[tuple[int, Any, str]] = []
+    for start in range(0, len(customer_ids), 500):
+        stmt = select(Order.customer_id, Order.ts, Order.status).where(
+            Order.customer_id.in_(customer_ids[start:start + 500]), Order.ts >= since)
+        if status is not None:
+            stmt = stmt.where(Order.status == status)
+        out.extend((int(c), t, s) for c, t, s in session.execute(stmt))
+    return out
+
+
+def events_since(session: Session, customer_ids: list[int], since: Any, types: list[str]
+                 ) -> list[tuple[int, Any, str, dict[str, Any]]]:
+    """``(customer_id, ts, type, properties)`` of the customers' events of ``types``."""
+    from sqlalchemy import select
+
+    out: list[tuple[int, Any, str, dict[str, Any]]] = []
+    for start in range(0, len(customer_ids), 500):
+        rows = session.execute(select(Event.customer_id, Event.ts, Event.type, Event.properties)
+                               .where(Event.customer_id.in_(customer_ids[start:start + 500]),
+                                      Event.ts >= since, Event.type.in_(types)))
+        out.extend((int(c), t, ty, dict(p or {})) for c, t, ty, p in rows)
+    return out
+
+
+def last_orders(session: Session, customer_ids: list[int]) -> dict[int, dict[str, Any]]:
+    """Each customer's latest order: ``{customer_id: {ts, amount, items, count}}``."""
+    from sqlalchemy import func, select
+
+    out: dict[int, dict[str, Any]] = {}
+    for start in range(0, len(customer_ids), 500):
+        chunk = customer_ids[start:start + 500]
+        counts = dict(session.execute(select(Order.customer_id, func.count())
+                                      .where(Order.customer_id.in_(chunk))
+                                      .group_by(Order.customer_id)).all())
+        rows = session.execute(select(Order.customer_id, Order.ts, Order.amount, Order.items)
+                               .where(Order.customer_id.in_(chunk))
+                               .order_by(Order.customer_id, Order.ts))
+        for cid, ts, amount, items in rows:
+            out[int(cid)] = {"ts": ts, "amount": amount, "items": list(items or []),
+                             "count": int(counts.get(cid, 0))}
+    return out
+
+
+def recent_events(session: Session, type_: str, since: Any, *, limit: int = 1000
+                  ) -> list[tuple[int, Any, str, dict[str, Any], str]]:
+    """``(customer_id, ts, type, properties, id)`` of events of ``type_`` since ``since``."""
+    from sqlalchemy import select
+
+    rows = session.execute(select(Event.customer_id, Event.ts, Event.type, Event.properties,
+                                  Event.id)
+                           .where(Event.type == type_, Event.ts >= since)
+                           .order_by(Event.ts).limit(limit))
+    return [(int(c), t, ty, dict(p or {}), str(i)) for c, t, ty, p, i in rows]
+
+
+def recent_orders(session: Session, status: str, since: Any, *, limit: int = 1000
+                  ) -> list[tuple[int, Any, str, float]]:
+    """``(customer_id, ts, id, amount)`` of orders in ``status`` since ``since``."""
+    from sqlalchemy import select
+
+    rows = session.execute(select(Order.customer_id, Order.ts, Order.id, Order.amount)
+                           .where(Order.status == status, Order.ts >= since)
+                           .order_by(Order.ts).limit(limit))
+    return [(int(c), t, str(i), float(a)) for c, t, i, a in rows]

@@ -16,6 +16,7 @@ import datetime as dt
 import logging
 import os
 import socket
+import threading
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,7 +33,13 @@ from siyu.jobs.models import Job
 log = logging.getLogger("siyu.jobs")
 Handler = Callable[[Session, dict[str, Any]], None]
 _HANDLERS: dict[str, Handler] = {}
-LEASE = dt.timedelta(minutes=5)
+
+
+def lease() -> dt.timedelta:
+    """How long a claim lasts (``SIYU_JOB_LEASE_SECONDS``)."""
+    from siyu.config import get_settings
+
+    return dt.timedelta(seconds=get_settings().job_lease_seconds)
 
 
 def job(name: str) -> Callable[[Handler], Handler]:
@@ -91,17 +98,33 @@ def claim(session: Session, *, worker: str, limit: int = 10,
         due = due.with_for_update(skip_locked=True)
     ids = list(session.scalars(due))
     claimed = []
+    until = now + lease()
     for job_id in ids:
         result = session.execute(
             update(Job)
             .where(Job.id == job_id,
                    (Job.status == "queued") | (Job.locked_until < now))
-            .values(status="running", locked_by=worker, locked_until=now + LEASE,
+            .values(status="running", locked_by=worker, locked_until=until,
                     attempts=Job.attempts + 1)
         )
         if result.rowcount == 1:  # type: ignore[attr-defined]
             claimed.append(job_id)
     return claimed
+
+
+def _heartbeat(factory: sessionmaker[Session], job_id: int, worker: str,
+               done: threading.Event) -> None:
+    """Renew the claim on a running job every third of the lease until it ends."""
+    period = lease().total_seconds() / 3
+    while not done.wait(period):
+        try:
+            with factory() as session:
+                session.execute(update(Job).where(Job.id == job_id, Job.locked_by == worker,
+                                                  Job.status == "running")
+                                .values(locked_until=utcnow() + lease()))
+                session.commit()
+        except Exception:  # a busy database: the next beat tries again
+            log.debug("heartbeat for job %s failed", job_id, exc_info=True)
 
 
 @dataclass
@@ -124,6 +147,10 @@ def run_job(factory: sessionmaker[Session], job_id: int, *, worker: str) -> str:
     if handler is None:
         error = f"no handler registered for job {name!r}"
     else:
+        done = threading.Event()
+        beat = threading.Thread(target=_heartbeat, args=(factory, job_id, worker, done),
+                                daemon=True)
+        beat.start()
         with factory() as session:
             try:
                 handler(session, payload)
@@ -132,6 +159,9 @@ def run_job(factory: sessionmaker[Session], job_id: int, *, worker: str) -> str:
                 session.rollback()
                 error = traceback.format_exc(limit=5)
                 log.warning("job %s #%s failed (attempt %s)", name, job_id, attempts)
+            finally:
+                done.set()
+        beat.join()
     with factory() as session:
         values: dict[str, Any]
         if error is None:

@@ -477,3 +477,35 @@ def export_rows(session: Session, segment_id: int, *, batch: int = 5000
                 customers.mask_value("phone", phones[cid]) if cid in phones else "")
                for cid in ids]
         last = ids[-1]
+
+
+def customers_matching(session: Session, rule: Rule | str, customer_ids: list[int], *,
+                       now: dt.datetime | None = None, timezone: str = DEFAULT_TIMEZONE,
+                       active_only: bool = True) -> set[int]:
+    """Which of ``customer_ids`` match ``rule`` at ``now``: one query per 500 ids (a
+    playbook's audience and branch conditions for a whole batch)."""
+    parsed = _as_rule(rule)
+    conditions = rule_conditions(parsed, now=now or utcnow(), timezone=timezone)
+    if not active_only:
+        conditions = conditions[1:]
+    out: set[int] = set()
+    for start in range(0, len(customer_ids), 500):
+        out.update(int(c) for c in session.scalars(
+            select(Customer.id).where(*conditions,
+                                      Customer.id.in_(customer_ids[start:start + 500]))))
+    return out
+
+
+def member_ids(session: Session, name: str, *, limit: int = 1000) -> list[int]:
+    """The customer ids of saved segment ``name``'s members (at its last refresh)."""
+    segment = get_segment_by_name(session, name)
+    return [int(c) for c in session.scalars(
+        select(SegmentMember.customer_id).where(SegmentMember.segment_id == segment.id)
+        .order_by(SegmentMember.customer_id).limit(limit))]
+
+
+def matching_ids(session: Session, rule: Rule | str, *, now: dt.datetime | None = None,
+                 timezone: str = DEFAULT_TIMEZONE, limit: int = 1000) -> list[int]:
+    """Up to ``limit`` ids of active customers matching ``rule``."""
+    stmt = compile_rule(_as_rule(rule), now=now or utcnow(), timezone=timezone)
+    return [int(c) for c in session.scalars(stmt.order_by(Customer.id).limit(limit))]

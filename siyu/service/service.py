@@ -440,3 +440,33 @@ def queue(session: Session, *, user_id: int | None = None) -> dict[str, list[dic
             .order_by(Conversation.last_message_at.desc())))
     return {"waiting": [conversation_to_dict(c) for c in waiting],
             "mine": [conversation_to_dict(c) for c in mine]}
+
+
+def low_csat_customers(session: Session, customer_ids: list[int], *, max_score: int,
+                       since: dt.datetime) -> set[int]:
+    """Which of ``customer_ids`` answered a satisfaction question with ``max_score`` or
+    less since ``since`` (the contact policy sends them to care, not marketing)."""
+    out: set[int] = set()
+    for start in range(0, len(customer_ids), 500):
+        out.update(int(c) for c in session.scalars(
+            select(Conversation.customer_id).join(CsatAnswer,
+                                                  CsatAnswer.conversation_id == Conversation.id)
+            .where(Conversation.customer_id.in_(customer_ids[start:start + 500]),
+                   CsatAnswer.score <= max_score, CsatAnswer.created_at >= since)))
+    return out
+
+
+def last_inbound_at(session: Session, customer_ids: list[int], *, channels: list[str]
+                    ) -> dict[int, dt.datetime]:
+    """Each customer's latest inbound message time on any of ``channels`` (the platforms'
+    session windows count from it)."""
+    out: dict[int, dt.datetime] = {}
+    for start in range(0, len(customer_ids), 500):
+        rows = session.execute(
+            select(Conversation.customer_id, func.max(Message.created_at))
+            .join(Message, Message.conversation_id == Conversation.id)
+            .where(Conversation.customer_id.in_(customer_ids[start:start + 500]),
+                   Message.direction == "in", Message.channel.in_(channels))
+            .group_by(Conversation.customer_id))
+        out.update({int(c): t for c, t in rows if t is not None})
+    return out

@@ -104,3 +104,11 @@ def refresh_results(session: Session, adapter: WeComMassAdapter, *, limit: int =
             changed += 1
             break
     return changed
+
+
+def waiting_count(session: Session) -> int:
+    """Mass-send tasks still waiting for the employee to confirm them."""
+    from sqlalchemy import func
+
+    return int(session.scalar(select(func.count()).select_from(Delivery).where(
+        Delivery.channel == "wecom_mass", Delivery.state == "created")) or 0)

@@ -1,0 +1,29 @@
+"""Playbook settings (``SIYU_`` prefix):
+
+* ``SIYU_PLAYBOOK_MAX_EVENT_AGE_HOURS`` (24): an event older than this when it lands never
+  fires a trigger (nor does any record of a file import: backfills are history).
+* ``SIYU_PLAYBOOK_CONTEXT_URL``: the HTTP provider of template ``context`` (``GET
+  URL?city=...&customer_id=...`` answering JSON, e.g. the weather for the customer's city).
+* ``SIYU_PLAYBOOK_BATCH`` (500): runs claimed per transaction.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class PlaybookSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SIYU_", env_file=None, extra="ignore")
+
+    playbook_max_event_age_hours: float = Field(default=24.0, gt=0)
+    playbook_context_url: str = ""
+    playbook_context_timeout_seconds: float = Field(default=5.0, gt=0)
+    playbook_batch: int = Field(default=500, ge=1, le=5000)
+
+
+@lru_cache
+def get_playbook_settings() -> PlaybookSettings:
+    return PlaybookSettings()

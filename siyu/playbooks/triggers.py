@@ -1,0 +1,147 @@
+"""What starts runs: records landing (an ingest batch, a timeline event written by another
+domain) and the clock (schedules, inactivity, dates).
+
+* ``{event: TYPE}``: an event of that type; ``{scenario: X}``: a ``scenario_entered`` event
+  with ``properties.scenario == X`` (the journeys' contract); ``{order_status: S}``: an
+  ``order_status_changed`` event with ``properties.to == S``, and for ``paid`` also a new
+  order stored as paid.
+* A record of a file import (source ``import``), or one whose time is older than
+  ``SIYU_PLAYBOOK_MAX_EVENT_AGE_HOURS``, is history: it never fires a trigger.
+* The same records also wake runs waiting for them (``wait_for``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from siyu.playbooks import clock, engine
+from siyu.playbooks.config import get_playbook_settings
+from siyu.playbooks.models import Playbook, PlaybookRun, PlaybookVersion
+
+HISTORICAL_SOURCES = frozenset({"import", "backfill"})
+
+
+def _keys_of(kind: str, row: dict[str, Any]) -> list[tuple[str, str]]:
+    """The (trigger kind, value) pairs a stored record fires."""
+    if kind == "orders":
+        return [("order_status", "paid")] if row.get("status", "paid") == "paid" else []
+    typ = str(row.get("type") or "")
+    props = row.get("properties") or {}
+    keys = [("event", typ)]
+    if typ == "scenario_entered" and props.get("scenario"):
+        keys.append(("scenario", str(props["scenario"])))
+    if typ == "order_status_changed" and props.get("to"):
+        keys.append(("order_status", str(props["to"])))
+    return keys
+
+
+def _aware(ts: Any) -> dt.datetime | None:
+    if not isinstance(ts, dt.datetime):
+        return None
+    return ts if ts.tzinfo is not None else ts.replace(tzinfo=dt.UTC)
+
+
+def on_rows(session: Session, kind: str, rows: list[dict[str, Any]], source: str = "api",
+            *, now: dt.datetime | None = None) -> int:
+    """Fire the triggers of freshly stored records (the ingest hook); returns runs started."""
+    if source in HISTORICAL_SOURCES or not rows:
+        return 0
+    now = now or clock.now()
+    max_age = dt.timedelta(hours=get_playbook_settings().playbook_max_event_age_hours)
+    fresh = [r for r in rows if (ts := _aware(r.get("ts"))) is not None and now - ts <= max_age]
+    if not fresh:
+        return 0
+    active = session.execute(select(Playbook.id, Playbook.trigger_kind, Playbook.trigger_value)
+                             .where(Playbook.status == "active")).all()
+    _wake_waiting(session, kind, fresh, now)
+    if not active:
+        return 0
+    wanted: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for pid, k, v in active:
+        wanted[(k, v or "")].append(pid)
+    hits: dict[int, list[engine.Entry]] = defaultdict(list)
+    for row in fresh:
+        for key in _keys_of(kind, row):
+            for pid in wanted.get(key, ()):
+                trigger = {"type": row.get("type") or "order", "id": str(row["id"]),
+                           "ts": _aware(row.get("ts")).isoformat(),  # type: ignore[union-attr]
+                           "properties": row.get("properties") or {
+                               k: row.get(k) for k in ("amount", "status", "channel")}}
+                hits[pid].append(engine.Entry(int(row["customer_id"]),
+                                              f"{kind}:{row['id']}", trigger))
+    started = 0
+    for pid, entries in hits.items():
+        playbook = session.get(Playbook, pid)
+        if playbook is None:
+            continue
+        version = session.scalars(select(PlaybookVersion).where(
+            PlaybookVersion.playbook_id == pid, PlaybookVersion.version == playbook.version)
+        ).one()
+        started += engine.enter(session, playbook, version, entries, now=now)
+    return started
+
+
+def _wake_waiting(session: Session, kind: str, rows: list[dict[str, Any]],
+                  now: dt.datetime) -> None:
+    """Runs waiting for one of these events (``wait_for``) continue now."""
+    if kind != "events":
+        return
+    waited = set(session.scalars(select(PlaybookRun.wait_event).where(
+        PlaybookRun.status == "waiting").distinct()))
+    if not waited:
+        return
+    by_type: dict[str, set[int]] = defaultdict(set)
+    for row in rows:
+        if row.get("type") in waited:
+            by_type[str(row.get("type"))].add(int(row["customer_id"]))
+    for typ, customers in by_type.items():
+        result = session.execute(
+            update(PlaybookRun)
+            .where(PlaybookRun.status == "waiting", PlaybookRun.wait_event == typ,
+                   PlaybookRun.customer_id.in_(sorted(customers)))
+            .values(status="active", pc=PlaybookRun.pc + 1, due_at=now, wait_event=None,
+                    updated_at=now))
+        if result.rowcount:  # type: ignore[attr-defined]
+            engine.wake(session)
+
+
+def on_reply(session: Session, customer_id: int, channel: str, *,
+             now: dt.datetime | None = None) -> None:
+    """A customer wrote on ``channel``: runs waiting for a reply there continue now."""
+    now = now or clock.now()
+    result = session.execute(
+        update(PlaybookRun)
+        .where(PlaybookRun.status == "waiting", PlaybookRun.wait_event == f"reply:{channel}",
+               PlaybookRun.customer_id == customer_id)
+        .values(status="active", pc=PlaybookRun.pc + 1, due_at=now, wait_event=None,
+                updated_at=now))
+    if result.rowcount:  # type: ignore[attr-defined]
+        engine.wake(session)
+
+
+def on_segment_changes(session: Session, segment_name: str, entered: list[int],
+                       left: list[int], *, now: dt.datetime | None = None) -> int:
+    """``segment_entered`` / ``segment_left`` triggers for a segment refresh's changes."""
+    now = now or clock.now()
+    started = 0
+    for kind, ids in (("segment_entered", entered), ("segment_left", left)):
+        if not ids:
+            continue
+        rows = session.execute(select(Playbook).where(
+            Playbook.status == "active", Playbook.trigger_kind == kind,
+            Playbook.trigger_value == segment_name)).scalars().all()
+        for playbook in rows:
+            version = session.scalars(select(PlaybookVersion).where(
+                PlaybookVersion.playbook_id == playbook.id,
+                PlaybookVersion.version == playbook.version)).one()
+            stamp = now.strftime("%Y%m%d%H%M%S")
+            entries = [engine.Entry(cid, f"{kind}:{segment_name}:{stamp}",
+                                    {"type": kind, "segment": segment_name,
+                                     "ts": now.isoformat()}) for cid in ids]
+            started += engine.enter(session, playbook, version, entries, now=now)
+    return started
