@@ -181,6 +181,17 @@ declare("points_entries", link=("customer_id",),
         note="the person's points ledger; deleted on erasure (the balance ends with the "
              "account)")
 
+# -- playbooks ---------------------------------------------------------------------------------
+declare("playbooks", holds_personal_data=False, note="the brand's SOP playbooks")
+declare("playbook_versions", holds_personal_data=False, note="applied playbook files")
+declare("contact_policy", holds_personal_data=False, note="quiet hours, caps, limits")
+declare("playbook_runs", link=("customer_id",),
+        note="the person going through a playbook; the trigger record's properties")
+declare("playbook_step_log", link=("customer_id",),
+        note="what each step did for the person (sent, deferred, suppressed with reason)")
+declare("playbook_tasks", link=("customer_id",),
+        note="calls and appointments for staff; the note may quote the person's profile")
+
 # -- knowledge base ----------------------------------------------------------------------------
 for _name in ("kb_intents", "kb_intent_examples", "kb_faq", "kb_keyword_rules", "kb_nlu_models"):
     declare(_name, holds_personal_data=False, note="the brand's knowledge base")
