@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,20 +18,6 @@ from siyu import migrate
 from siyu.app import create_app
 from siyu.config import Settings
 from siyu.db import Base, make_engine, make_session_factory
-
-
-def shared_data_dir() -> Path:
-    """The project's shared data sets (``../shared/data`` beside the repository)."""
-    default = Path(__file__).resolve().parents[2] / "shared" / "data"
-    path = Path(os.environ.get("SIYU_SHARED_DATA", default))
-    if not path.is_dir():
-        pytest.fail(f"shared data not found at {path}; set SIYU_SHARED_DATA")
-    return path
-
-
-@pytest.fixture(scope="session")
-def shared_data() -> Path:
-    return shared_data_dir()
 
 
 def _create_pg_database(server_url: str) -> tuple[str, str]:

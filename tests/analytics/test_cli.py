@@ -14,6 +14,7 @@ from siyu.analytics.models import ClvModel, CustomerScore
 from siyu.config import Settings
 from tests.analytics.builders import add_customers, add_orders
 from tests.cli_helpers import run_cli
+from tests.datasets import write_cdnow_orders_csv
 
 PUBLISHED_BGNBD = {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426, "log_likelihood": -9582.4}
 PUBLISHED_GG = {"p": 6.25, "q": 3.74, "gamma": 15.44}
@@ -25,10 +26,10 @@ def _models(sessions: sessionmaker[Session]) -> int:
 
 
 def test_cdnow_fit_reproduces_the_published_estimates(
-        monkeypatch: pytest.MonkeyPatch, database_url: str, shared_data: Path,
+        monkeypatch: pytest.MonkeyPatch, database_url: str, tmp_path: Path,
         sessions: sessionmaker[Session]) -> None:
-    imported = run_cli(monkeypatch, database_url, "import", "orders",
-                       str(shared_data / "cdnow" / "cdnow_sample_orders.csv"))
+    orders = write_cdnow_orders_csv(tmp_path / "cdnow_orders.csv")
+    imported = run_cli(monkeypatch, database_url, "import", "orders", str(orders))
     assert imported.exit_code == 0, imported.output
     result = run_cli(monkeypatch, database_url, "clv", "fit", "--calibration-end", "1997-09-30",
                      "--time-unit", "week", "--json")

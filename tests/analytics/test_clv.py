@@ -6,11 +6,8 @@ Fader, Hardie & Lee (2005) must come back within 1% each.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import math
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -36,23 +33,15 @@ from siyu.analytics.clv import (
     summarise_arrays,
     summarise_transactions,
 )
+from tests.datasets import cdnow_orders
 
-SHARED_DATA = Path(
-    os.environ.get("SIYU_SHARED_DATA", Path(__file__).resolve().parents[3] / "shared" / "data")
-)
-CDNOW = SHARED_DATA / "cdnow" / "cdnow_sample_orders.csv"
 CALIBRATION_END = "1997-09-30"
 HOLDOUT_END = "1998-06-30"
 CDNOW_PARAMS = BGNBDParams(r=0.243, alpha=4.414, a=0.793, b=2.426)
 
 
 def _read_cdnow() -> list[tuple[str, str, float]]:
-    if not CDNOW.exists():
-        pytest.skip(f"CDNOW data not found at {CDNOW} (set SIYU_SHARED_DATA)")
-    with CDNOW.open(newline="", encoding="utf-8") as handle:
-        return [
-            (row["customer_id"], row["ts"], float(row["amount"])) for row in csv.DictReader(handle)
-        ]
+    return [(row["customer_id"], row["ts"], float(row["amount"])) for row in cdnow_orders()]
 
 
 @pytest.fixture(scope="module")

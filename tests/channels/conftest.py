@@ -4,9 +4,7 @@ fake provider servers, and helpers to run jobs and count rows."""
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,17 +25,16 @@ from siyu.db import Base
 from siyu.jobs import service as jobs
 from siyu.jobs.worker import load_tasks
 from tests.channels.fakes import FakeSms, FakeWeCom, serve
+from tests.datasets import wecom_vector
 
 CORP_SECRET = "corp-secret-for-tests-0123456789"
 WEBCHAT_SECRET = "webchat-secret-for-tests-abcdef0123456789"
 
 
 @pytest.fixture(scope="session")
-def vector(shared_data: Path) -> dict[str, Any]:
-    """WeCom's documented callback example (see shared/data/wecom/SOURCE.md)."""
-    data: dict[str, Any] = json.loads(
-        (shared_data / "wecom" / "official_vector.json").read_text("utf-8"))
-    return data
+def vector() -> dict[str, Any]:
+    """WeCom's documented callback example (see tests/data/wecom/SOURCE.md)."""
+    return wecom_vector()
 
 
 @pytest.fixture

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import json
-import os
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,19 +21,12 @@ from siyu.channels.wecom.messages import (
     reply_text,
 )
 from siyu.errors import SiyuError
-
-SHARED_DATA = Path(
-    os.environ.get("SIYU_SHARED_DATA", Path(__file__).resolve().parents[3] / "shared" / "data")
-)
-VECTOR_PATH = SHARED_DATA / "wecom" / "official_vector.json"
+from tests.datasets import wecom_vector
 
 
 @pytest.fixture(scope="module")
 def vector() -> dict[str, Any]:
-    if not VECTOR_PATH.is_file():
-        pytest.fail(f"official WeCom vector not found at {VECTOR_PATH} (set SIYU_SHARED_DATA)")
-    data: dict[str, Any] = json.loads(VECTOR_PATH.read_text(encoding="utf-8"))
-    return data
+    return wecom_vector()
 
 
 def make(vector: dict[str, Any], **kwargs: Any) -> WeComCrypto:

@@ -12,14 +12,15 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from siyu.kb.models import Intent, IntentExample
 from tests.cli_helpers import run_cli
+from tests.datasets import shared_data_set
 
 BEST_PUBLISHED = 0.9444
 
 
 def test_smp2019_import_train_eval_reaches_the_best_published_accuracy(
-        monkeypatch: pytest.MonkeyPatch, database_url: str, shared_data: Path,
+        monkeypatch: pytest.MonkeyPatch, database_url: str,
         sessions: sessionmaker[Session]) -> None:
-    data = shared_data / "intent_smp2019"
+    data = shared_data_set("intent_smp2019")
     imported = run_cli(monkeypatch, database_url, "kb", "import-intents",
                        str(data / "train.csv"), "--json")
     assert imported.exit_code == 0, imported.output
@@ -44,6 +45,49 @@ def test_smp2019_import_train_eval_reaches_the_best_published_accuracy(
     again = run_cli(monkeypatch, database_url, "kb", "import-intents", str(data / "train.csv"),
                     "--json")
     assert json.loads(again.stdout)["added"] == 0
+
+
+# Hand-made intents in SMP2019's shape (text,intent, upper-case labels): the same import,
+# train, eval and predict path as the SMP2019 benchmark above, on data that always ships.
+HANDMADE_TRAIN = {
+    "QUERY": ["查一下我的订单", "订单到哪了", "帮我查物流", "快递什么时候到", "查询快递信息",
+              "我的包裹在哪里", "物流信息怎么看", "订单发货了吗"],
+    "RETURN": ["我要退货", "怎么申请退货", "这个能退吗", "我想退款", "退货流程是什么",
+               "申请售后退货", "不想要了能退吗", "退款多久到账"],
+    "INVOICE": ["开发票", "怎么开票", "我要电子发票", "发票抬头怎么改", "能开专票吗",
+                "发票什么时候给", "补开发票", "发票开错了"],
+}
+HANDMADE_TEST = [("帮我查一下订单物流", "QUERY"), ("我想申请退货", "RETURN"),
+                 ("电子发票怎么开", "INVOICE"), ("快递到哪里了", "QUERY")]
+
+
+def test_handmade_intents_import_train_eval_predict(
+        monkeypatch: pytest.MonkeyPatch, database_url: str, tmp_path: Path,
+        sessions: sessionmaker[Session]) -> None:
+    train = tmp_path / "train.csv"
+    train.write_text("text,intent\n" + "".join(
+        f"{text},{intent}\n" for intent, texts in HANDMADE_TRAIN.items() for text in texts),
+        "utf-8")
+    test = tmp_path / "test.csv"
+    test.write_text("text,intent\n" + "".join(f"{t},{i}\n" for t, i in HANDMADE_TEST), "utf-8")
+    imported = run_cli(monkeypatch, database_url, "kb", "import-intents", str(train), "--json")
+    assert imported.exit_code == 0, imported.output
+    assert json.loads(imported.stdout) == {"rows": 24, "added": 24, "duplicates": 0,
+                                           "intents": 3}
+    trained = run_cli(monkeypatch, database_url, "nlu", "train", "--json")
+    assert trained.exit_code == 0, trained.output
+    assert json.loads(trained.stdout)["examples"] == 24
+    evaluated = run_cli(monkeypatch, database_url, "nlu", "eval", "--data", str(test), "--json")
+    assert evaluated.exit_code == 0, evaluated.output
+    result = json.loads(evaluated.stdout)
+    assert result["accuracy"] == 1.0
+    assert set(result["per_intent"]) >= {"QUERY", "RETURN", "INVOICE"}
+    predicted = run_cli(monkeypatch, database_url, "nlu", "predict", "我想退货退款", "--json")
+    assert json.loads(predicted.stdout)["intent"] == "RETURN"
+    again = run_cli(monkeypatch, database_url, "kb", "import-intents", str(train), "--json")
+    assert json.loads(again.stdout)["added"] == 0
+    with sessions() as s:
+        assert s.scalar(select(func.count()).select_from(IntentExample)) == 24
 
 
 @pytest.mark.parametrize(("content", "message"), [

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import os
 from pathlib import Path
 
 import pytest
@@ -12,14 +11,7 @@ from siyu.nlu.faq import FaqEntry, FaqIndex
 from siyu.nlu.intent import IntentClassifier, IntentPrediction
 from siyu.nlu.metrics import OUT_OF_SCOPE, evaluate, score_labels
 from siyu.nlu.text import normalize, word_tokens
-
-
-def shared_data_dir() -> Path:
-    """Directory of the shared read-only data sets (override with SIYU_SHARED_DATA)."""
-    return Path(
-        os.environ.get("SIYU_SHARED_DATA", Path(__file__).resolve().parents[3] / "shared" / "data")
-    )
-
+from tests.datasets import shared_data_set
 
 TOY: dict[str, list[str]] = {
     "order_status": [
@@ -244,9 +236,7 @@ def _read(path: Path) -> list[tuple[str, str]]:
 
 @pytest.mark.slow
 def test_smp2019_accuracy_bar() -> None:
-    data = shared_data_dir() / "intent_smp2019"
-    if not (data / "train.csv").exists():
-        pytest.skip(f"shared data not found in {data}")
+    data = shared_data_set("intent_smp2019")
     model = IntentClassifier.train(_read(data / "train.csv"), seed=0)
     report = evaluate(model, _read(data / "test.csv"), use_oos=False)
     assert report.n == 270
