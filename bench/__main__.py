@@ -12,7 +12,8 @@ import json
 import sys
 from pathlib import Path
 
-BENCHES = ["ingest", "read360", "scores", "segments", "bot", "channels", "privacy"]
+BENCHES = ["ingest", "read360", "scores", "segments", "bot", "channels", "privacy",
+           "playbooks"]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import time
 
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from siyu.jobs import worker
@@ -30,7 +30,9 @@ def run_batches(factory: sessionmaker[Session], worker_name: str = "", *,
             try:
                 n = engine.process_due(session, now=clock.now(), limit=size, timezone=tz)
                 session.commit()
-            except OperationalError:  # SQLite busy / a PostgreSQL serialisation hiccup
+            # SQLite busy, or two workers racing to create one tag: the batch rolled back
+            # and its runs are claimed again.
+            except (OperationalError, IntegrityError):
                 session.rollback()
                 log.warning("playbook batch rolled back; retrying", exc_info=True)
                 time.sleep(0.05)
