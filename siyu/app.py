@@ -13,11 +13,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.engine import Engine
-from starlette.middleware.sessions import SessionMiddleware
 
 from siyu import __version__
 from siyu.analytics import api as analytics_api
 from siyu.analytics import console as analytics_console
+from siyu.auth import secrets
+from siyu.auth.web import KeyedSessionMiddleware
 from siyu.channels import api as channels_api
 from siyu.config import Settings, get_settings
 from siyu.customers import api as customers_api
@@ -99,9 +100,11 @@ def create_app(
     app.state.engine = engine
     app.state.sessions = make_session_factory(engine)
 
+    # Fail at start-up, not at the first request, when the install's secrets are unreadable.
+    secrets.keyring(settings, engine)
     app.add_middleware(
-        SessionMiddleware,
-        secret_key=settings.secret_key.get_secret_value(),
+        KeyedSessionMiddleware,
+        key=lambda: secrets.purpose_key(settings, "session", engine=engine),
         session_cookie="siyu_session",
         same_site="lax",
         https_only=settings.environment == "production",

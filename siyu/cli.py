@@ -17,6 +17,7 @@ from siyu.kit.cli import console, handle_errors, open_env
 GROUPS: dict[str, tuple[str, str]] = {
     "apikey": ("siyu.auth.cli", "apikey_app"),
     "user": ("siyu.auth.cli", "user_app"),
+    "secret": ("siyu.auth.cli", "secret_app"),
     "customers": ("siyu.customers.cli", "app"),
     "segments": ("siyu.segments.cli", "app"),
     "scores": ("siyu.analytics.cli", "scores_app"),

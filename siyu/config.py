@@ -8,18 +8,22 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# Values that must never be accepted as a key (the last one was the source's old default).
 _PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "dev-secret-key-change-me"}
-DEV_SECRET = "dev-secret-key-change-me"
 
 
 class Settings(BaseSettings):
     """Runtime configuration. Every field can be set as ``SIYU_<NAME>`` in the environment."""
 
-    model_config = SettingsConfigDict(env_prefix="SIYU_", env_file=None, extra="ignore")
+    # A validation error never echoes the input: it holds every secret of the environment.
+    model_config = SettingsConfigDict(env_prefix="SIYU_", env_file=None, extra="ignore",
+                                      hide_input_in_errors=True)
 
     environment: Literal["development", "test", "production"] = "development"
     database_url: str = "sqlite:///./siyu.db"
-    secret_key: SecretStr = SecretStr(DEV_SECRET)
+    # The master secret the per-purpose keys derive from (siyu.auth.secrets). Unset, the
+    # install generates its own on first start and keeps it beside the data.
+    secret_key: SecretStr | None = None
     # Largest request body accepted by the API, in bytes (a 10,000-record batch is ~3 MB).
     max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
     max_batch_records: int = Field(default=10_000, ge=1)
@@ -56,15 +60,17 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
-    def _no_placeholder_secret_in_production(self) -> Settings:
-        if self.environment == "production" and (
-            self.secret_key.get_secret_value() in _PLACEHOLDER_SECRETS
-            or len(self.secret_key.get_secret_value()) < 32
-        ):
-            raise ValueError(
-                "SIYU_SECRET_KEY must be set to a random value of at least 32 characters "
-                "in production"
-            )
+    def _no_weak_secret_key(self) -> Settings:
+        if self.secret_key is None:
+            return self
+        value = self.secret_key.get_secret_value()
+        if value.strip().lower() in _PLACEHOLDER_SECRETS:
+            raise ValueError("SIYU_SECRET_KEY is a placeholder; unset it (the install then "
+                             "generates its own) or set a random value")
+        if self.environment == "production" and len(value) < 32:
+            raise ValueError("SIYU_SECRET_KEY must be a random value of at least 32 "
+                             "characters in production (or unset: the install generates "
+                             "its own)")
         return self
 
 

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from siyu.auth import secrets as secrets_
 from siyu.auth import service
 from siyu.auth.models import ROLES
 from siyu.kit.cli import console, handle_errors, open_env, print_json
@@ -107,3 +108,38 @@ def user_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     for r in rows:
         console.print(f"#{r['id']}  {r['username']}  {r['display_name']}  {r['role']}"
                       f"{'' if r['active'] else '  (disabled)'}", highlight=False)
+
+
+secret_app = typer.Typer(help="The install's secret keys (kept beside the data; never shown).",
+                         no_args_is_help=True)
+
+
+@secret_app.command("rotate")
+@handle_errors
+def secret_rotate(
+    purpose: Annotated[str, typer.Argument(help="which key: " + ", ".join(secrets_.ROTATABLE))
+                       ] = "session",
+) -> None:
+    """Replace one purpose's key. Rotating 'session' signs everyone out of the console;
+    the keys that stored data depends on (do-not-contact hashes, second factors, signed
+    links, chat codes) are never rotated."""
+    env = open_env()
+    generation = secrets_.rotate(env.settings, purpose, engine=env.engine)
+    console.print(f"'{purpose}' key rotated (generation {generation}): "
+                  f"{secrets_.ROTATABLE[purpose]}; running servers follow within "
+                  f"{secrets_.REFRESH_SECONDS:.0f} s", highlight=False)
+
+
+@secret_app.command("status")
+@handle_errors
+def secret_status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Where the install's secrets are kept and each rotatable key's generation."""
+    env = open_env()
+    ring = secrets_.keyring(env.settings, env.engine)
+    generations = {p: ring.generation(p) for p in secrets_.ROTATABLE}
+    if as_json:
+        print_json({"source": ring.source, "generations": generations})
+        return
+    console.print(f"kept in: {ring.source}", highlight=False)
+    for purpose, generation in generations.items():
+        console.print(f"  {purpose}: generation {generation}", highlight=False)

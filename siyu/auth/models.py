@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Boolean, String
+from sqlalchemy import Boolean, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from siyu.db import Base, BigId, TimestampMixin, UTCDateTime
@@ -34,3 +34,13 @@ class ApiKey(TimestampMixin, Base):
     prefix: Mapped[str] = mapped_column(String(16))
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+
+class InstallSecret(TimestampMixin, Base):
+    """The install's generated secrets on PostgreSQL (SQLite keeps them in a file beside
+    the database); see :mod:`siyu.auth.secrets`."""
+
+    __tablename__ = "install_secrets"
+
+    name: Mapped[str] = mapped_column(String(60), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from siyu.auth.errors import InvalidApiKey, InvalidUser, LoginFailed, UserExists, UserNotFound
 from siyu.auth.models import ROLES, ApiKey, User
+from siyu.auth.secrets import purpose_key as purpose_key  # the one way to a key
 from siyu.db import utcnow
 
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}

@@ -37,7 +37,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class ChannelSettings(BaseSettings):
     """Configuration of the channel adapters; every field is ``SIYU_<NAME>`` in the env."""
 
-    model_config = SettingsConfigDict(env_prefix="SIYU_", env_file=None, extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="SIYU_", env_file=None, extra="ignore",
+                                      hide_input_in_errors=True)
 
     wecom_agent_id: str = ""
     wecom_kf_open_kfid: str = ""

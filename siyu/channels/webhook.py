@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from siyu.auth.secrets import purpose_key
 from siyu.channels.config import ChannelSettings
 from siyu.channels.desk import OutboundMessage, Recipient
 from siyu.channels.outbox import DeliveryFailed, DeliveryResult
@@ -47,7 +48,7 @@ class WebhookAdapter:
                  http: httpx.Client | None = None) -> None:
         self._cs = channel_settings
         self._secret = (channel_settings.webhook_secret.get_secret_value()
-                        or settings.secret_key.get_secret_value())
+                        or purpose_key(settings, "webhook-signature").hex())
         self._http = http
 
     def can_resend(self, message: OutboundMessage, customer: Recipient) -> bool:

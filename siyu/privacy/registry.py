@@ -199,6 +199,7 @@ for _name in ("kb_intents", "kb_intent_examples", "kb_faq", "kb_keyword_rules", 
 # -- staff and access --------------------------------------------------------------------------
 declare("users", holds_personal_data=False, note="staff accounts, not customers")
 declare("api_keys", holds_personal_data=False, note="only key hashes")
+declare("install_secrets", holds_personal_data=False, note="the install's master secret")
 
 # -- privacy -----------------------------------------------------------------------------------
 declare("audit_log", holds_personal_data=False,

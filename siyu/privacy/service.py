@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
-import importlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -267,19 +266,11 @@ CONTACT_CHANNELS = ("sms", "wecom", "email", "phone", "official_account", "app",
 
 
 def suppression_key(settings: Settings) -> bytes:
-    """The key of the do-not-contact hashes. It must outlive a rotation of the session key,
-    so it is a per-purpose key: the auth domain's ``purpose_key`` when it provides one,
-    else HMAC-SHA256(secret_key, purpose label)."""
-    try:
-        secrets_module = importlib.import_module("siyu.auth.secrets")
-    except ImportError:
-        secrets_module = None
-    purpose_key = getattr(secrets_module, "purpose_key", None)
-    if purpose_key is not None:
-        key = purpose_key(settings, SUPPRESSION_PURPOSE)
-        return key if isinstance(key, bytes) else str(key).encode()
-    return hmac.new(settings.secret_key.get_secret_value().encode(),
-                    f"siyu:{SUPPRESSION_PURPOSE}".encode(), hashlib.sha256).digest()
+    """The key of the do-not-contact hashes: the install's stable per-purpose key (it
+    outlives a rotation of the session key)."""
+    from siyu.auth.secrets import purpose_key
+
+    return purpose_key(settings, SUPPRESSION_PURPOSE)
 
 
 def identity_digest(key: bytes, kind: str, value: str) -> str:

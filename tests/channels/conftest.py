@@ -139,3 +139,11 @@ def live_app(app: Any) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=15)
+
+
+def chat_key(client: TestClient) -> str:
+    """The install's web chat session key, as the app signs sessions with it."""
+    from siyu.auth.secrets import purpose_key
+
+    app: Any = client.app
+    return purpose_key(app.state.settings, "chat-session", engine=app.state.engine).hex()

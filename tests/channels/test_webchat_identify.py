@@ -22,7 +22,7 @@ from siyu.channels.webchat.tokens import (
     verify_token,
 )
 from siyu.customers.models import Customer, Identity
-from tests.channels.conftest import WEBCHAT_SECRET, row_counts
+from tests.channels.conftest import WEBCHAT_SECRET, chat_key, row_counts
 from tests.channels.fakes import FakeSms
 
 PHONE = "13800138000"
@@ -84,7 +84,7 @@ def test_token_exchange_links_the_identities_to_one_customer(
     assert response.status_code == 200
     body = response.json()
     assert body["customer"] == {"name": "王芳"} and body["via"] == "token"
-    chat = read_session("dev-secret-key-change-me", body["session"], max_age=60)
+    chat = read_session(chat_key(chan_client), body["session"], max_age=60)
     with sessions() as s:
         rows = s.execute(select(Identity.kind, Identity.value, Identity.customer_id)).all()
     assert sorted((k, v) for k, v, _ in rows) == [("external_id", "C42"), ("phone", E164)]
@@ -254,7 +254,7 @@ def test_demo_lists_customers_and_starts_a_session(
     assert "林晓雯" in page.text and f'data-customer-id="{customer_id}"' in page.text
     r = chan_client.post("/chat/api/demo", json={"customer_id": customer_id})
     assert r.status_code == 200 and r.json()["customer"] == {"name": "林晓雯"}
-    chat = read_session("dev-secret-key-change-me", r.json()["session"], max_age=60)
+    chat = read_session(chat_key(chan_client), r.json()["session"], max_age=60)
     assert chat.customer_id == customer_id and chat.via == "demo"
     assert [(i.kind, i.value) for i in chat.identities] == [("phone", E164)]
     assert chan_client.post("/chat/api/demo", json={"customer_id": 999999}).status_code == 404

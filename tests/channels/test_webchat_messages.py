@@ -23,7 +23,6 @@ from siyu.jobs.models import Job
 from tests.channels.conftest import WEBCHAT_SECRET, live_app, row_counts, run_jobs
 
 PHONE = "13800138000"
-DEV_SECRET = "dev-secret-key-change-me"
 
 
 def start(client: TestClient, phone: str = PHONE) -> dict[str, str]:
@@ -85,11 +84,13 @@ def test_chat_routes_need_a_chat_session(chan_client: TestClient,
 
 
 def test_poll_replies_waits_for_an_older_reply_still_queued(
-        chan_client: TestClient, sessions: sessionmaker[Session]) -> None:
+        chan_client: TestClient, sessions: sessionmaker[Session], settings: Settings) -> None:
+    from siyu.auth.secrets import purpose_key
     from siyu.service import service as desk_service
 
     headers = start(chan_client)
-    chat = read_session(DEV_SECRET, headers["X-Siyu-Chat"], max_age=60)
+    chat = read_session(purpose_key(settings, "chat-session").hex(), headers["X-Siyu-Chat"],
+                        max_age=60)
     posted = chan_client.post("/chat/api/messages", headers=headers,
                               json={"text": "你好", "client_id": "c0ffee-0002"}).json()
     with sessions() as s:

@@ -20,6 +20,7 @@ import threading
 import httpx
 from sqlalchemy.orm import Session, sessionmaker
 
+from siyu.auth.secrets import purpose_key
 from siyu.channels.config import ChannelSettings
 from siyu.channels.desk import OutboundMessage, Recipient
 from siyu.channels.oa.client import OaApiError, OaClient
@@ -56,7 +57,8 @@ class OaAdapter:
 
     def client(self) -> OaClient:
         tokens = SharedTokenStore(self._factory(),
-                                  secret_key=self._settings.secret_key.get_secret_value())
+                                  secret_key=purpose_key(self._settings,
+                                                         "oa-access-token").hex())
         return OaClient(api_base=self._cs.oa_api_base, appid=self._cs.oa_appid,
                         secret=self._cs.oa_secret.get_secret_value(), tokens=tokens,
                         http=self._http)

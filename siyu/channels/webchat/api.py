@@ -25,6 +25,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingRes
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
+from siyu.auth import service as auth_service
 from siyu.channels.config import ChannelSettings, channel_settings_of
 from siyu.channels.sms import HttpSms, SmsSender
 from siyu.channels.webchat import service
@@ -52,8 +53,11 @@ def _cs(request: Request) -> ChannelSettings:
     return channel_settings_of(request.app.state)
 
 
-def _secret(request: Request) -> str:
-    return _settings(request).secret_key.get_secret_value()
+def _secret(request: Request, purpose: str) -> str:
+    """This install's key for ``purpose``: "chat-session" signs sessions (rotatable),
+    "chat-code" hashes verification codes (stable, so codes in flight stay valid)."""
+    return auth_service.purpose_key(_settings(request), purpose,
+                                    engine=request.app.state.engine).hex()
 
 
 def _sms(request: Request) -> SmsSender:
@@ -65,7 +69,7 @@ def _sms(request: Request) -> SmsSender:
 
 
 def _chat(request: Request, x_siyu_chat: str | None = Header(default=None)) -> ChatSession:
-    return read_session(_secret(request), x_siyu_chat,
+    return read_session(_secret(request, "chat-session"), x_siyu_chat,
                         max_age=_cs(request).webchat_session_seconds)
 
 
@@ -78,7 +82,7 @@ async def _json_object(request: Request) -> dict[str, Any]:
 
 
 def _session_answer(request: Request, chat: ChatSession) -> dict[str, Any]:
-    return {"session": issue_session(_secret(request), chat),
+    return {"session": issue_session(_secret(request, "chat-session"), chat),
             "customer": {"name": chat.name}, "via": chat.via,
             "expires_in": _cs(request).webchat_session_seconds}
 
@@ -139,7 +143,7 @@ def send_code(request: Request, data: dict[str, Any] = Depends(_json_object),
               session: Session = Depends(get_session, scope="function")) -> dict[str, Any]:
     """Send a 6-digit code to a phone by SMS."""
     sent = service.request_code(
-        session, data.get("phone"), cs=_cs(request), secret_key=_secret(request),
+        session, data.get("phone"), cs=_cs(request), secret_key=_secret(request, "chat-code"),
         sms=_sms(request), client_ip=request.client.host if request.client else None,
         region=_settings(request).default_phone_region)
     return {"phone": sent.phone[:-8] + "****" + sent.phone[-4:],
@@ -156,7 +160,7 @@ def verify(request: Request, data: dict[str, Any] = Depends(_json_object),
            session: Session = Depends(get_session, scope="function")) -> Response:
     """Check the code; a wrong guess is counted (and committed) before answering 401."""
     outcome = service.verify_code(session, data.get("phone"), data.get("code"),
-                                  cs=_cs(request), secret_key=_secret(request),
+                                  cs=_cs(request), secret_key=_secret(request, "chat-code"),
                                   region=_settings(request).default_phone_region)
     if outcome.session is None:
         reason = outcome.reason or "wrong_code"
@@ -206,7 +210,7 @@ async def stream(
 ) -> StreamingResponse:
     """Server-Sent Events of delivered replies; ends after ``timeout`` seconds (the browser's
     EventSource reconnects with ``Last-Event-ID``, the cursor)."""
-    chat = read_session(_secret(request), session_token,
+    chat = read_session(_secret(request, "chat-session"), session_token,
                         max_age=_cs(request).webchat_session_seconds)
     if last_event_id and last_event_id.isdigit():
         after = max(after, int(last_event_id))
