@@ -38,6 +38,8 @@ from siyu.segments import api as segments_api
 from siyu.segments import console as segments_console
 from siyu.service import api as service_api
 from siyu.service import console as service_console
+from siyu.voc import api as voc_api
+from siyu.voc import console as voc_console
 
 log = logging.getLogger("siyu")
 
@@ -46,7 +48,7 @@ ROUTERS = [customers_api.router, events_api.router, segments_api.router, segment
            channels_api.router, analytics_api.router, analytics_console.router,
            service_api.router, service_console.router, kb_console.router,
            customers_console.router, privacy_api.router, privacy_console.router,
-           playbooks_api.router]
+           playbooks_api.router, voc_api.page_router, voc_console.router]
 # Models documented in the OpenAPI components though routes read them from raw JSON.
 DOCUMENTED_MODELS: list[type[BaseModel]] = [CustomerIn, OrderIn, EventIn]
 

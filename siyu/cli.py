@@ -31,6 +31,7 @@ GROUPS: dict[str, tuple[str, str]] = {
     "privacy": ("siyu.privacy.cli", "privacy_app"),
     "playbooks": ("siyu.playbooks.cli", "app"),
     "policy": ("siyu.playbooks.cli", "policy_app"),
+    "voc": ("siyu.voc.cli", "app"),
 }
 
 _app = typer.Typer(

@@ -13,6 +13,7 @@ from siyu.points import models as points_models
 from siyu.privacy import models as privacy_models
 from siyu.segments import models as segment_models
 from siyu.service import models as service_models
+from siyu.voc import models as voc_models
 
 metadata = Base.metadata
 
@@ -30,4 +31,5 @@ __all__ = [
     "privacy_models",
     "segment_models",
     "service_models",
+    "voc_models",
 ]

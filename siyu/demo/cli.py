@@ -51,6 +51,7 @@ def _seed(env: Env, customers: int, seed: int, now: str | None) -> generator.See
                   highlight=False)
     _score(env, generator.parse_now(now))
     _knowledge_base(env)
+    _voice_of_customer(env, generator.parse_now(now))
     with env.session() as session:
         counts = generator.table_counts(session)
     console.print("  " + ", ".join(f"{name} {n:,}" for name, n in counts.items()),
@@ -98,6 +99,18 @@ def _knowledge_base(env: Env) -> None:
     if report is not None:
         console.print(f"knowledge base: {report.intents} intents, {report.examples} examples, "
                       f"trained in {report.seconds:.1f} s", highlight=False)
+
+
+def _voice_of_customer(env: Env, now: dt.datetime | None) -> None:
+    """Surveys, reviews and the feedback model of the demo brand (siyu.voc.demo's story)."""
+    from siyu.db import utcnow
+    from siyu.voc.demo import seed_demo_voc
+
+    with console.status("生成客户之声演示数据…"), env.session() as session:
+        report = seed_demo_voc(session, now=now or utcnow())
+    if report is not None:
+        console.print(f"voice of the customer: {report['responses']:,} survey responses, "
+                      f"{report['feedback']:,} feedback texts", highlight=False)
 
 
 def _score(env: Env, as_of: dt.datetime | None) -> None:

@@ -14,18 +14,28 @@ from siyu.kit.cli import console, handle_errors, open_env, print_json
 
 @handle_errors
 def import_command(
-    kind: Annotated[str, typer.Argument(help="customers | orders | events")],
+    kind: Annotated[str, typer.Argument(help="customers | orders | events | survey-responses")],
     file: Annotated[Path, typer.Argument(help="CSV with a header row (UTF-8) or JSON Lines")],
     fmt: Annotated[str | None, typer.Option("--format", help="csv or jsonl (default: by "
                                                             "file extension)")] = None,
     rejects: Annotated[Path | None, typer.Option(help="where to write rejected rows "
                                                       "(default FILE.rejects.csv)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
+    survey: Annotated[str | None, typer.Option(
+        "--survey", help="survey-responses: the survey (created when needed)")] = None,
+    scale: Annotated[list[str] | None, typer.Option(
+        "--scale", help="survey-responses: COLUMN=nps|csat|ces|rating (repeatable)")] = None,
 ) -> None:
     """Import a file. Orders CSV needs customer_id,order_id,ts,amount (customer_id is the
     brand's customer id). Bad rows go to a rejects file with line and reason."""
+    if kind == "survey-responses":
+        from siyu.voc.cli import import_survey_responses
+
+        import_survey_responses(file, survey, scale, as_json)
+        return
     if kind not in ("customers", "orders", "events"):
-        raise typer.BadParameter("must be customers, orders or events", param_hint="KIND")
+        raise typer.BadParameter("must be customers, orders or events (or survey-responses)",
+                                 param_hint="KIND")
     env = open_env()
     total = max(scan(file) - (0 if (fmt or file.suffix.lower()) in ("jsonl", ".jsonl",
                                                                       ".ndjson") else 1), 0)

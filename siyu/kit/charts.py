@@ -221,3 +221,52 @@ def progress(value: float, goal: float, *, title: str, width: int = 560,
         f'<text class="value" x="2" y="16" fill="{_TEXT}" font-size="14">{escape(label)}'
         "</text></g>"]
     return _svg(width, height, body, title=title, css_class="progress-chart")
+
+
+def quadrant_chart(points: Sequence[tuple[str, float, float]], *, title: str,
+                   x_label: str, y_label: str, x_split: float | None = None,
+                   y_split: float | None = None, quadrant_labels: Sequence[str] = (),
+                   width: int = 560, height: int = 380,
+                   links: Sequence[str | None] = ()) -> Markup:
+    """Labelled points ``(label, x, y)`` on two axes split into four quadrants (at the means
+    unless ``x_split`` / ``y_split`` are given). ``quadrant_labels`` name the quadrants
+    top-right, top-left, bottom-left, bottom-right; ``links`` make points clickable."""
+    left, right, top, bottom = 48, 16, 16, 44
+    plot_w, plot_h = width - left - right, height - top - bottom
+    xs = [p[1] for p in points] or [0.0]
+    ys = [p[2] for p in points] or [0.0]
+    x_max = _nice_max(max(xs)) if max(xs) > 0 else 1.0
+    y_lo, y_hi = min(0.0, min(ys)), max(1.0, max(ys))
+    xs_ = x_split if x_split is not None else sum(xs) / len(xs)
+    ys_ = y_split if y_split is not None else sum(ys) / len(ys)
+
+    def px(x: float) -> float:
+        return left + plot_w * x / x_max
+
+    def py(y: float) -> float:
+        return top + plot_h * (1 - (y - y_lo) / (y_hi - y_lo))
+
+    body = [f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="none" '
+            f'stroke="{_GRID}"/>',
+            f'<line x1="{px(xs_):.1f}" x2="{px(xs_):.1f}" y1="{top}" y2="{top + plot_h}" '
+            f'stroke="{_GRID}" stroke-dasharray="4 3"/>',
+            f'<line x1="{left}" x2="{left + plot_w}" y1="{py(ys_):.1f}" y2="{py(ys_):.1f}" '
+            f'stroke="{_GRID}" stroke-dasharray="4 3"/>',
+            f'<text x="{left + plot_w / 2:.1f}" y="{height - 8}" text-anchor="middle" '
+            f'fill="{_TEXT}">{escape(x_label)}</text>',
+            f'<text x="12" y="{top + plot_h / 2:.1f}" text-anchor="middle" fill="{_TEXT}" '
+            f'transform="rotate(-90 12 {top + plot_h / 2:.1f})">{escape(y_label)}</text>']
+    corners = [(left + plot_w - 6, top + 14, "end"), (left + 6, top + 14, "start"),
+               (left + 6, top + plot_h - 6, "start"), (left + plot_w - 6, top + plot_h - 6,
+                                                       "end")]
+    for (cx, cy, anchor), label in zip(corners, quadrant_labels, strict=False):
+        body.append(f'<text class="quadrant" x="{cx}" y="{cy}" text-anchor="{anchor}" '
+                    f'fill="#94a3b8">{escape(label)}</text>')
+    for i, (label, x, y) in enumerate(points):
+        dot = (f'<g class="point" data-label="{escape(label)}" data-x="{x:.4f}" '
+               f'data-y="{y:.4f}"><circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="6" '
+               f'fill="{PALETTE[i % len(PALETTE)]}"/><text x="{px(x) + 9:.1f}" '
+               f'y="{py(y) + 4:.1f}" fill="{_TEXT}">{escape(label)}</text></g>')
+        link = links[i] if i < len(links) else None
+        body.append(f'<a href="{escape(link)}">{dot}</a>' if link else dot)
+    return _svg(width, height, body, title=title, css_class="quadrant-chart")

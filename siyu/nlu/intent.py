@@ -46,7 +46,7 @@ from sklearn.feature_extraction.text import (  # type: ignore[import-untyped]
 from sklearn.model_selection import StratifiedKFold  # type: ignore[import-untyped]
 from sklearn.svm import LinearSVC  # type: ignore[import-untyped]
 
-from siyu.nlu.text import ensure_jieba, normalize, word_tokens
+from siyu.nlu.text import contrast_tail, ensure_jieba, normalize, word_tokens
 
 __all__ = [
     "DEFAULT_CHAR_MAX_GRID",
@@ -108,15 +108,19 @@ class TrainingInfo:
     oos_threshold: float = 0.0
     threshold_source: str = "default"
     train_seconds: float = 0.0
+    tail: bool = False
 
 
 @dataclass
 class _Featurizer:
     char_vec: Any
     word_vec: Any
+    tail_vec: Any = None
 
     @classmethod
-    def fit(cls, norm: Sequence[str], toks: Sequence[str], char_max: int) -> _Featurizer:
+    def fit(
+        cls, norm: Sequence[str], toks: Sequence[str], char_max: int, *, tail: bool = False
+    ) -> _Featurizer:
         char_vec = TfidfVectorizer(
             analyzer="char_wb", ngram_range=(1, char_max), sublinear_tf=True, lowercase=False
         )
@@ -129,12 +133,22 @@ class _Featurizer:
         )
         char_vec.fit(norm)
         word_vec.fit(toks)
-        return cls(char_vec, word_vec)
+        tail_vec = None
+        tails = [contrast_tail(t) for t in norm] if tail else []
+        if any(tails):
+            tail_vec = TfidfVectorizer(
+                analyzer="char_wb", ngram_range=(1, char_max), sublinear_tf=True,
+                lowercase=False,
+            )
+            tail_vec.fit(tails)
+        return cls(char_vec, word_vec, tail_vec)
 
     def transform(self, norm: Sequence[str], toks: Sequence[str]) -> Any:
-        return sp.hstack(
-            [self.char_vec.transform(norm), self.word_vec.transform(toks)], format="csr"
-        )
+        blocks = [self.char_vec.transform(norm), self.word_vec.transform(toks)]
+        tail_vec = getattr(self, "tail_vec", None)  # models pickled before the block existed
+        if tail_vec is not None:
+            blocks.append(tail_vec.transform([contrast_tail(t) for t in norm]))
+        return sp.hstack(blocks, format="csr")
 
     def known(self, x: Any) -> np.ndarray:
         """Rows of ``x`` with at least one feature other than the whitespace padding."""
@@ -152,12 +166,13 @@ def _prepare(texts: Sequence[str]) -> tuple[list[str], list[str]]:
 
 
 def _count_blocks(
-    norm: Sequence[str], toks: Sequence[str], char_max: int
-) -> tuple[Any, Any, np.ndarray]:
+    norm: Sequence[str], toks: Sequence[str], char_max: int, *, tail: bool = False
+) -> tuple[Any, Any, np.ndarray, Any, np.ndarray]:
     """Raw n-gram counts of all examples, computed once for the whole cross-validation.
 
-    Returns the character counts, the word counts and the length of each character n-gram
-    (so that lower orders can be selected by column).
+    Returns the character counts, the word counts, the length of each character n-gram
+    (so that lower orders can be selected by column) and, with ``tail``, the character
+    counts of each text's contrast tail with their n-gram lengths (else ``None``).
     """
     char_cv = CountVectorizer(analyzer="char_wb", ngram_range=(1, char_max), lowercase=False)
     word_cv = CountVectorizer(
@@ -166,7 +181,16 @@ def _count_blocks(
     char_counts = char_cv.fit_transform(norm).tocsc()
     word_counts = word_cv.fit_transform(toks).tocsr()
     char_len = np.array([len(t) for t in char_cv.get_feature_names_out()])
-    return char_counts, word_counts, char_len
+    tail_counts, tail_len = None, np.zeros(0, dtype=int)
+    if tail:
+        tails = [contrast_tail(t) for t in norm]
+        if any(tails):
+            tail_cv = CountVectorizer(
+                analyzer="char_wb", ngram_range=(1, char_max), lowercase=False
+            )
+            tail_counts = tail_cv.fit_transform(tails).tocsc()
+            tail_len = np.array([len(t) for t in tail_cv.get_feature_names_out()])
+    return char_counts, word_counts, char_len, tail_counts, tail_len
 
 
 def _fold_tfidf(counts: Any, train_rows: np.ndarray) -> Any:
@@ -279,6 +303,7 @@ class IntentClassifier:
         c_grid: Sequence[float] = DEFAULT_C_GRID,
         char_max_grid: Sequence[int] = DEFAULT_CHAR_MAX_GRID,
         n_folds: int = 5,
+        tail: bool = False,
     ) -> IntentClassifier:
         """Train on ``(text, intent)`` pairs and return the classifier.
 
@@ -286,8 +311,10 @@ class IntentClassifier:
         picked from ``c_grid`` x ``char_max_grid`` by ``n_folds``-fold cross-validation on
         ``examples`` (skipped when the grid has a single point or data is too small, in which
         case the temperature is 1 and the threshold defaults to the lower bound).
-        ``oos_threshold`` overrides the threshold chosen from cross-validation.  The result is
-        deterministic for a given ``seed``.
+        ``oos_threshold`` overrides the threshold chosen from cross-validation.  With ``tail``
+        the part of each text after its last contrastive conjunction (see
+        :func:`siyu.nlu.text.contrast_tail`) gets a feature block of its own (used for review
+        sentiment).  The result is deterministic for a given ``seed``.
         """
         import time
 
@@ -320,7 +347,9 @@ class IntentClassifier:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)  # classes smaller than n_folds
                 splits = list(skf.split(np.zeros(len(labels)), y_arr))
-            char_counts, word_counts, char_len = _count_blocks(norm, toks, max(char_max_grid))
+            char_counts, word_counts, char_len, tail_counts, tail_len = _count_blocks(
+                norm, toks, max(char_max_grid), tail=tail
+            )
             for tr, te in splits:
                 fold_classes = sorted(set(y_arr[tr]))
                 if len(fold_classes) < 2:
@@ -328,8 +357,10 @@ class IntentClassifier:
                 cols = [class_idx[c] for c in fold_classes]
                 word_block = _fold_tfidf(word_counts, tr)
                 for cm in char_max_grid:
-                    char_block = _fold_tfidf(char_counts[:, char_len <= cm], tr)
-                    x = sp.hstack([char_block, word_block], format="csr")
+                    blocks = [_fold_tfidf(char_counts[:, char_len <= cm], tr), word_block]
+                    if tail_counts is not None:
+                        blocks.append(_fold_tfidf(tail_counts[:, tail_len <= cm], tr))
+                    x = sp.hstack(blocks, format="csr")
                     for c in c_grid:
                         svm = _fit_svm(x[tr], y_arr[tr], float(c), seed)
                         oof[(cm, float(c))][np.ix_(te, cols)] = _scores(svm, x[te])
@@ -347,7 +378,7 @@ class IntentClassifier:
             threshold, source = float(oos_threshold), "explicit"
 
         char_max, c_best = best
-        featurizer = _Featurizer.fit(norm, toks, char_max)
+        featurizer = _Featurizer.fit(norm, toks, char_max, tail=tail)
         model = _fit_svm(featurizer.transform(norm, toks), y_arr, c_best, seed)
         info = TrainingInfo(
             n_examples=len(labels),
@@ -360,6 +391,7 @@ class IntentClassifier:
             oos_threshold=threshold,
             threshold_source=source,
             train_seconds=time.perf_counter() - start,
+            tail=tail,
         )
         return cls(featurizer, model, [str(c) for c in model.classes_], info)
 

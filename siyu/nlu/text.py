@@ -14,9 +14,11 @@ import unicodedata
 
 import jieba  # type: ignore[import-untyped]
 
-__all__ = ["ensure_jieba", "normalize", "word_tokens"]
+__all__ = ["CONTRAST_RE", "contrast_tail", "ensure_jieba", "normalize", "word_tokens"]
 
 _WS_RE = re.compile(r"\s+")
+#: Contrastive conjunctions: in "A 但是 B" the writer's verdict usually sits in B.
+CONTRAST_RE = re.compile(r"但是|但|可是|不过|然而|只是|就是|却|而是")
 _jieba_lock = threading.Lock()
 _jieba_ready = False
 
@@ -70,3 +72,13 @@ def word_tokens(text: str) -> list[str]:
     """
     ensure_jieba()
     return [tok for tok in jieba.lcut(text, HMM=False) if tok.strip()]
+
+
+def contrast_tail(text: str) -> str:
+    """The part of ``text`` after its last contrastive conjunction ("" when it has none).
+
+    A separate feature block of this part lets a linear model weigh "送餐很快，但是味道太差"
+    by its second half, which no bag of n-grams of the whole text can express.
+    """
+    parts = CONTRAST_RE.split(text)
+    return parts[-1] if len(parts) > 1 else ""

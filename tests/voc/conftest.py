@@ -1,0 +1,1 @@
+from tests.console.conftest import login, make_user, staff  # noqa: F401  (console fixtures)
