@@ -192,6 +192,18 @@ declare("playbook_step_log", link=("customer_id",),
 declare("playbook_tasks", link=("customer_id",),
         note="calls and appointments for staff; the note may quote the person's profile")
 
+# -- voice of the customer ---------------------------------------------------------------------
+for _name in ("voc_changes", "voc_factors", "voc_models", "voc_surveys", "voc_questions"):
+    declare(_name, holds_personal_data=False, note="survey definitions and feedback models")
+declare("voc_responses", link=("customer_id",), merge="move",
+        note="a customer's survey responses")
+declare("voc_answers", via=("response_id", "voc_responses"),
+        note="the answers of a response; free text may quote the person")
+declare("voc_feedback", link=("customer_id",), merge="move",
+        note="feedback text (survey answers, reviews) with its sentiment")
+declare("voc_mentions", link=("customer_id",), merge="move",
+        note="the factors a feedback text names, with the clause")
+
 # -- knowledge base ----------------------------------------------------------------------------
 for _name in ("kb_intents", "kb_intent_examples", "kb_faq", "kb_keyword_rules", "kb_nlu_models"):
     declare(_name, holds_personal_data=False, note="the brand's knowledge base")
