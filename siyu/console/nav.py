@@ -51,11 +51,11 @@ def entries() -> list[NavEntry]:
 
 
 def nav_for(role: str, current_path: str) -> list[NavLink]:
-    """The entries ``role`` may open, with the one containing ``current_path`` active."""
-    return [
-        NavLink(e.label, e.path,
-                current_path == e.path or current_path.startswith(e.path.rstrip("/") + "/"))
-        for e in entries()
-        if can(role, e.permission)
-    ]
+    """The entries ``role`` may open, with the one containing ``current_path`` active: the
+    most specific one only (on /service/metrics, 客服指标 and not also 客服工作台)."""
+    shown = [e for e in entries() if can(role, e.permission)]
+    containing = [e.path for e in shown
+                  if current_path == e.path or current_path.startswith(e.path.rstrip("/") + "/")]
+    active = max(containing, key=len, default=None)
+    return [NavLink(e.label, e.path, e.path == active) for e in shown]
 

@@ -43,6 +43,7 @@ CLARIFY_MIN_TOTAL = 0.55
 CLARIFY_MIN_SECOND = 0.15
 NO_CLARIFY = ("greeting", "thanks", "goodbye", "ask_for_person")
 UNSURE = "抱歉，这个问题我还不太会回答，已经为您转接人工客服，请稍候～"
+IN_QUEUE = "您已在排队等待人工客服，当前排在第 {position} 位，客服接入后会第一时间回复您，请稍候～"
 
 
 @dataclass
@@ -243,6 +244,8 @@ def handle_inbound(session: Session, message_id: int, *, now: dt.datetime | None
     if session.scalar(select(BotDecision.id).where(BotDecision.message_id == message_id)):
         return None  # a retried job: decided before
     conv = session.get(Conversation, message.conversation_id)
+    if conv is not None and conv.status == "waiting":
+        return _while_waiting(session, conv, message, started)
     if conv is None or conv.status != "bot":
         return None
     settings = get_settings()
@@ -252,7 +255,11 @@ def handle_inbound(session: Session, message_id: int, *, now: dt.datetime | None
     out = decide(session, runtime, ctx, message.text or "", first_turn=_first_bot_turn(
         session, conv), options=_options_offered(session, conv))
     previous_intent = conv.last_intent
-    if out.intent:
+    if out.handoff == "low_confidence":
+        # Not understood: an earlier topic (a greeting) or an untrusted guess must not pose
+        # as the reason of this hand-off in the queue.
+        conv.last_intent = None
+    elif out.intent:
         conv.last_intent = out.intent
     for text in out.replies:
         desk.post_outbound(session, conversation_id=conv.id, sender="bot", text=text)
@@ -261,7 +268,9 @@ def handle_inbound(session: Session, message_id: int, *, now: dt.datetime | None
         # The skill group of what they asked; for a bare 转人工, of what they asked before;
         # an angry customer with no clearer topic goes to after-sales (complaints).
         group = desk.GENERAL
-        for name in (out.intent, previous_intent):
+        guesses = ((previous_intent,) if out.handoff == "low_confidence"
+                   else (out.intent, previous_intent))
+        for name in guesses:
             info = runtime.intent(name)
             if info is not None and info.skill_group:
                 group = info.skill_group
@@ -274,6 +283,25 @@ def handle_inbound(session: Session, message_id: int, *, now: dt.datetime | None
                  skill_group=group)
     session.add(BotDecision(conversation_id=conv.id, message_id=message_id,
                             action=out.action, intent=out.intent, confidence=out.confidence,
+                            reason=out.reason, steps=out.steps,
+                            latency_ms=round((time.perf_counter() - started) * 1000, 3)))
+    session.flush()
+    return out
+
+
+def _while_waiting(session: Session, conv: Conversation, message: Message, started: float
+                   ) -> Outcome | None:
+    """A customer already in the queue asks for a person again: tell them their place in
+    the queue (anything else waits for the agent; the bot stays out)."""
+    if not HUMAN_RE.search(message.text or ""):
+        return None
+    position = desk.queue_position(session, conv)
+    out = Outcome(action="queue", reason=f"已在排队，告知顾客排在第 {position} 位")
+    out.replies.append(IN_QUEUE.format(position=position))
+    out.step("queue", position=position)
+    desk.post_outbound(session, conversation_id=conv.id, sender="bot", text=out.replies[0])
+    session.add(BotDecision(conversation_id=conv.id, message_id=message.id,
+                            action=out.action, intent=None, confidence=None,
                             reason=out.reason, steps=out.steps,
                             latency_ms=round((time.perf_counter() - started) * 1000, 3)))
     session.flush()

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from siyu.console import pages
 from siyu.console.nav import register_nav
 from siyu.console.routes import ConsoleRoute, StaffUser, check_csrf, permitted
-from siyu.customers.service import get_customer_360
+from siyu.customers.service import customer_cards, get_customer_360
 from siyu.db import utcnow
 from siyu.errors import SiyuError
 from siyu.kit.charts import bar_chart
@@ -69,7 +69,10 @@ def inbox_page(
     q = service.queue(session, user_id=user.id)
     sla = request.app.state.settings.service_sla_seconds
     agent = inbox.agent_settings(session, user.id)
+    cards = customer_cards(session, [c["customer_id"] for c in q["waiting"] + q["mine"]],
+                           show_pii=user.can("pii.read"))
     return _render(request, user, "service/inbox.html", {
+        "customers": cards,
         "waiting": _with_sla(q["waiting"], sla), "mine": _with_sla(q["mine"], sla),
         "status": agent["status"], "agent": agent, "skill_groups": service.SKILL_GROUPS,
         "sla_seconds": sla, "channels": CHANNELS_ZH,
@@ -98,7 +101,8 @@ def conversation_page(
     return _render(request, user, "service/conversation.html", {
         **detail, "customer": customer, "suggestions": suggestions,
         "activity": inbox.recent_activity(session, customer["id"]),
-        "agents": inbox.agents(session), "last_id": last_id})
+        "agents": inbox.transfer_targets(session, exclude_user_id=user.id),
+        "last_id": last_id})
 
 
 def _flash(request: Request, text: str, kind: str = "ok") -> None:

@@ -101,6 +101,10 @@ def describe_event(e: ConversationEvent, names: dict[int, str]) -> str:
     return f"{by} · {e.kind}"
 
 
+# Small talk the bot handles itself: an agent needs no suggestion to say hello.
+SMALL_TALK = ("greeting", "thanks", "goodbye")
+
+
 def suggest_replies(session: Session, conversation_id: int, k: int = 3) -> list[dict[str, Any]]:
     """Agent assist: for the customer's last message, the answer template of its intent
     filled from this customer's context, then the best FAQ answers; empty without a KB."""
@@ -116,7 +120,8 @@ def suggest_replies(session: Session, conversation_id: int, k: int = 3) -> list[
     out: list[dict[str, Any]] = []
     pred = runtime.classify(last)
     info = runtime.intent(pred.intent)
-    if info is not None and info.answer and not pred.out_of_scope:
+    if info is not None and info.answer and not pred.out_of_scope \
+            and info.name not in SMALL_TALK:
         conv = service._conversation(session, conversation_id)
         from siyu.config import get_settings
 
@@ -141,6 +146,21 @@ def agents(session: Session) -> list[dict[str, Any]]:
     return [{"id": u.id, "name": u.display_name or u.username,
              "status": status.get(u.id, "offline"), "load": load.get(u.id, 0)}
             for u in users if u.is_active and can(u.role, "service.agent")]
+
+
+_STATUS_ORDER = {"online": 0, "away": 1, "offline": 2}
+
+
+def transfer_targets(session: Session, *, exclude_user_id: int | None = None
+                     ) -> list[dict[str, Any]]:
+    """Whom a conversation can be transferred to: online agents first (least loaded
+    first), then away, then offline. The first is the default choice only when online,
+    so a transfer never lands with someone who is not there by default."""
+    targets = sorted((a for a in agents(session) if a["id"] != exclude_user_id),
+                     key=lambda a: (_STATUS_ORDER.get(a["status"], 3), a["load"], a["id"]))
+    for i, a in enumerate(targets):
+        a["default"] = i == 0 and a["status"] == "online"
+    return targets
 
 
 def agent_status(session: Session, user_id: int) -> str:

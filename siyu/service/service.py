@@ -135,7 +135,9 @@ def receive_inbound(
     if csat is not None:
         record_csat(session, csat, int(text))
         post_outbound(session, conversation_id=csat.id, sender="system", text=CSAT_THANKS)
-    elif conv.status == "bot":
+    elif conv.status in ("bot", "waiting"):
+        # While waiting the bot only answers a repeated request for a person (with the
+        # customer's place in the queue); everything else waits for the agent.
         jobs.enqueue(session, BOT_JOB, {"message_id": message.id},
                      dedup_key=f"{BOT_JOB}:{message.id}")
     return InboundResult(conv.id, message.id, customer_id, False)
@@ -238,6 +240,17 @@ def hand_off(session: Session, conv: Conversation, *, reason: str, advisor_id: i
         return None
     _assign(session, conv, picked[0], actor=f"routing:{picked[1]}")
     return picked[0]
+
+
+def queue_position(session: Session, conv: Conversation) -> int:
+    """The conversation's place (1 = next) among those waiting, oldest first, as
+    ``route_waiting`` serves them."""
+    since = conv.waiting_since or utcnow()
+    ahead = session.scalar(select(func.count()).select_from(Conversation).where(
+        Conversation.status == "waiting", Conversation.id != conv.id,
+        (Conversation.waiting_since < since)
+        | ((Conversation.waiting_since == since) & (Conversation.id < conv.id))))
+    return int(ahead or 0) + 1
 
 
 def route_waiting(session: Session) -> int:
