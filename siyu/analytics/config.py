@@ -22,8 +22,6 @@ from siyu.errors import InvalidInput
 from siyu.kit.validation import field_errors
 
 CONFIG_ENV = "SIYU_SCORING_CONFIG"
-PURCHASE_EXCLUDED_STATUSES: tuple[str, ...] = ("cancelled", "refunded", "payment_failed")
-"""Orders in these states are not purchases: no score, CLV fit or LTV counts them."""
 
 
 class _Strict(BaseModel):

@@ -29,10 +29,11 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
 
-from siyu.analytics.config import PURCHASE_EXCLUDED_STATUSES, EventMatch, RatingSource
+from siyu.analytics.config import EventMatch, RatingSource
 from siyu.analytics.models import CustomerScore
 from siyu.customers.models import Customer, Referral
 from siyu.events.models import Event, Order
+from siyu.events.purchases import is_purchase
 
 _DELETE_CHUNK = 900
 
@@ -124,9 +125,6 @@ def _json_text_pg(element: json_text, compiler: SQLCompiler, **kw: Any) -> str:
             f"THEN {column} ->> CAST({key} AS TEXT) END)")
 
 
-def is_purchase() -> ColumnElement[bool]:
-    """Orders that are real purchases (not cancelled, refunded or failed)."""
-    return Order.status.not_in(PURCHASE_EXCLUDED_STATUSES)
 
 
 def _matches(rules: Sequence[EventMatch]) -> ColumnElement[bool]:

@@ -83,7 +83,7 @@ def list_customers(
                                     page=page, per_page=per_page, show_pii=show_pii,
                                     region=region)
     return {"items": result.items, "total": result.total, "page": result.page,
-            "per_page": result.per_page}
+            "per_page": result.per_page, "pages": result.pages}
 
 
 @router.get("/customers/{customer_id}")

@@ -26,6 +26,7 @@ from siyu.customers import service as customers
 from siyu.customers.errors import CustomerNotFound
 from siyu.errors import InvalidInput
 from siyu.kit import masking
+from siyu.kit.paging import page_window
 from siyu.kit.web import get_session
 from siyu.privacy import service as privacy
 
@@ -69,18 +70,18 @@ def _identity_text(kind: str, value: str, show_pii: bool) -> str:
 
 
 def _pager(total: int, page: int, filters: dict[str, str]) -> dict[str, Any]:
-    pages_ = max(1, -(-total // PER_PAGE))
+    window = page_window(total, page, PER_PAGE)
     kept = {k: v for k, v in filters.items() if v}
 
     def url(number: int) -> str:
         return f"{LIST_PATH}?{urlencode({**kept, 'page': number})}"
 
     return {
-        "page": page, "pages": pages_, "total": total,
-        "first": (page - 1) * PER_PAGE + 1 if total else 0,
-        "last": min(page * PER_PAGE, total),
-        "prev_url": url(page - 1) if page > 1 else None,
-        "next_url": url(page + 1) if page < pages_ else None,
+        "page": window.page, "pages": window.pages, "total": total,
+        "first": window.first, "last": window.last,
+        "prev_url": url(min(page - 1, window.pages)) if page > 1 else None,
+        "next_url": url(page + 1) if page < window.pages else None,
+        "last_url": url(window.pages) if window.beyond_end else None,
     }
 
 

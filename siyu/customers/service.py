@@ -34,7 +34,9 @@ from siyu.db import utcnow
 from siyu.errors import InvalidInput
 from siyu.events.labels import event_type_zh, order_status_zh
 from siyu.events.models import Event, Order
+from siyu.events.purchases import purchase_stats
 from siyu.kit import masking
+from siyu.kit.paging import page_window
 from siyu.kit.validation import BatchValidator, RecordError, check_records, validation_context
 
 _CUSTOMER_VALIDATOR = BatchValidator(CustomerIn)
@@ -222,6 +224,26 @@ def customer_tags(session: Session, customer_id: int) -> list[dict[str, Any]]:
     return [{"name": n, "kind": k, "source": s, "at": at.isoformat()} for n, k, s, at in rows]
 
 
+def _brand_ids(customer_id: int, identities: Sequence[Identity], merges: Sequence[Merge]
+               ) -> tuple[str | None, list[str]]:
+    """The customer's own brand id (``external_id``) and the brand ids it holds as aliases.
+
+    A merge moves the merged customer's identities to the kept one, so the kept customer
+    may hold several brand ids; its own stays primary and the moved ones (recorded in each
+    merge that is not undone) are aliases.
+    """
+    moved: set[int] = set()
+    for merge in merges:
+        if merge.kept_id == customer_id and merge.undone_at is None:
+            rows = merge.moved.get("identities.customer_id", {}).get("rows", [])
+            moved.update(int(row[0]) for row in rows)
+    brand = [i for i in identities if i.kind == "external_id"]
+    own = [i for i in brand if i.id not in moved] or brand
+    if not own:
+        return None, []
+    return own[0].value, [i.value for i in brand if i is not own[0]]
+
+
 def get_customer_360(
     session: Session, customer_id: int, *, show_pii: bool = True
 ) -> dict[str, Any]:
@@ -236,15 +258,11 @@ def get_customer_360(
     identities = session.scalars(
         select(Identity).where(Identity.customer_id == canonical).order_by(Identity.id)
     ).all()
-    order_stats = session.execute(
-        select(func.count(), func.coalesce(func.sum(Order.amount), 0.0), func.max(Order.ts),
-               func.min(Order.ts))
-        .where(Order.customer_id == canonical)
-    ).one()
+    purchases = purchase_stats(session, canonical)
     event_stats = session.execute(
         select(func.count(), func.max(Event.ts)).where(Event.customer_id == canonical)
     ).one()
-    last_activity = max((t for t in (order_stats[2], event_stats[1]) if t is not None),
+    last_activity = max((t for t in (purchases.last_at, event_stats[1]) if t is not None),
                         default=None)
     merges = session.scalars(
         select(Merge).where(or_(Merge.kept_id == canonical, Merge.merged_id == canonical))
@@ -252,10 +270,11 @@ def get_customer_360(
     ).all()
     referred = session.scalar(select(func.count()).where(Referral.referrer_id == canonical))
     referrer = session.scalar(select(Referral.referrer_id).where(Referral.referred_id == canonical))
-    external = next((i.value for i in identities if i.kind == "external_id"), None)
+    external, aliases = _brand_ids(canonical, identities, merges)
     return {
         "id": customer.id,
         "external_id": external,
+        "external_id_aliases": aliases,
         "resolved_from": customer_id if canonical != customer_id else None,
         "status": customer.status,
         "profile": {
@@ -279,10 +298,10 @@ def get_customer_360(
         "tags": customer_tags(session, canonical),
         "consents": current_consents(session, canonical),
         "orders": {
-            "count": order_stats[0],
-            "total_amount": round(float(order_stats[1]), 2),
-            "first_at": order_stats[3].isoformat() if order_stats[3] else None,
-            "last_at": order_stats[2].isoformat() if order_stats[2] else None,
+            "count": purchases.count,
+            "total_amount": purchases.total_amount,
+            "first_at": purchases.first_at.isoformat() if purchases.first_at else None,
+            "last_at": purchases.last_at.isoformat() if purchases.last_at else None,
         },
         "events": {
             "count": event_stats[0],
@@ -304,10 +323,13 @@ def get_customer_360(
 
 @dataclass
 class CustomerPage:
+    """One page of customers. ``pages`` is at least 1; a ``page`` past it has no items."""
+
     items: list[dict[str, Any]]
     total: int
     page: int
     per_page: int
+    pages: int = 1
 
 
 def list_customers(
@@ -376,7 +398,8 @@ def list_customers(
          "created_at": c.created_at.isoformat()}
         for c in rows
     ]
-    return CustomerPage(items=items, total=total, page=page, per_page=per_page)
+    return CustomerPage(items=items, total=total, page=page, per_page=per_page,
+                        pages=page_window(total, page, per_page).pages)
 
 
 def timeline(session: Session, customer_id: int, *, limit: int = 100) -> list[dict[str, Any]]:

@@ -58,6 +58,7 @@ from sqlalchemy.sql.functions import FunctionElement
 from siyu.analytics.models import CustomerScore
 from siyu.customers.models import Consent, Customer, CustomerTag, Identity, Referral, Tag
 from siyu.events.models import Event, Order
+from siyu.events.purchases import is_purchase
 from siyu.segments.rules import (
     And,
     AttrCompare,
@@ -73,9 +74,6 @@ from siyu.segments.rules import (
     Window,
     nodes,
 )
-
-EXCLUDED_ORDER_STATUSES: tuple[str, ...] = ("cancelled", "refunded", "payment_failed")
-"""Orders in these states are not purchases: they do not count for orders, spend or AOV."""
 
 _MIN_TS = dt.datetime(1, 1, 2, tzinfo=dt.UTC)
 _MAX_TS = dt.datetime(9999, 12, 30, tzinfo=dt.UTC)
@@ -179,7 +177,7 @@ def _predicate(rule: Rule, ctx: Context) -> ColumnElement[bool]:
 def _compare(rule: Compare, ctx: Context) -> ColumnElement[bool]:
     field, cmp, value = rule.field, rule.cmp, rule.value
     if field in ("orders", "spend", "avg_order_value"):
-        where = [Order.status.not_in(EXCLUDED_ORDER_STATUSES),
+        where = [is_purchase(),
                  *_window(Order.ts, rule.window, ctx)]
         if field == "orders":
             return _count_condition(Order.customer_id, where, func.count(), cmp, value,
@@ -518,7 +516,6 @@ def _attr_text_pg(element: attr_text, compiler: SQLCompiler, **kw: Any) -> str:
 
 
 __all__ = [
-    "EXCLUDED_ORDER_STATUSES",
     "Context",
     "compile_rule",
     "count_statement",

@@ -243,6 +243,24 @@ def test_filters_and_pagination(login: Login, sessions: sessionmaker[Session],
     assert "共 5 位客户" in tagged.text
 
 
+def test_a_page_past_the_end_is_shown_empty_not_as_rows_that_do_not_exist(
+        login: Login, sessions: sessionmaker[Session], settings: Settings) -> None:
+    with sessions() as session:
+        upsert_customers(session, [{"id": f"P{i:03d}", "name": f"客户{i:03d}"}
+                                   for i in range(45)], settings=settings)
+        session.commit()
+    client = login("agent")
+
+    page = client.get("/customers", params={"page": 99999})
+
+    assert page.status_code == 200
+    assert "共 45 位客户" in page.text and "第 1999981" not in page.text
+    assert "第 99999 / 3 页" not in page.text
+    assert "第 99999 页超出范围：共 3 页" in page.text
+    assert page.text.count('class="customer-name"') == 0
+    assert "/customers?page=3" in page.text  # a way back to the last page
+
+
 def test_bad_page_number_renders_error_page(login: Login) -> None:
     client = login("agent")
 

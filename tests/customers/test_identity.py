@@ -192,3 +192,17 @@ def test_batch_groups_sharing_new_identities_become_one_customer(
     assert res.accepted == 3
     assert _count(db, Customer) == 1
     assert _count(db, Identity) == 2
+
+
+def test_merge_keeps_the_kept_customers_own_brand_id_and_lists_the_other_as_alias(
+    db: Session, settings: Settings
+) -> None:
+    # 张伟 (HY000004) is on file first; 李娜 (HY000005) is kept when an admin merges them.
+    res = upsert_customers(db, [{"id": "HY000004", "name": "张伟"},
+                                {"id": "HY000005", "name": "李娜"}], settings=settings)
+    zhang, li = res.customer_ids
+    identity.merge_customers(db, li, zhang, reason="conflict_reviewed", actor="user:1")
+    view = get_customer_360(db, li)
+    assert view["external_id"] == "HY000005"
+    assert view["external_id_aliases"] == ["HY000004"]
+    assert get_customer_360(db, zhang)["external_id"] == "HY000005"  # resolved to 李娜
