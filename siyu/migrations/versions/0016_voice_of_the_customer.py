@@ -1,7 +1,7 @@
 """voice of the customer: factor tree, feedback models, surveys, responses, answers, feedback with its factor mentions, marked experience changes
 
-Revision ID: 0015
-Revises: 0014
+Revision ID: 0016
+Revises: 0015
 Create Date: 2026-12-02 08:15:17.877459
 """
 from collections.abc import Sequence
@@ -12,8 +12,8 @@ from sqlalchemy.dialects import postgresql
 import siyu.db
 from sqlalchemy import Text
 
-revision: str = '0015'
-down_revision: str | None = '0014'
+revision: str = '0016'
+down_revision: str | None = '0015'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
