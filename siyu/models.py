@@ -3,6 +3,7 @@
 from siyu.analytics import models as analytics_models
 from siyu.auth import models as auth_models
 from siyu.channels import models as channel_models
+from siyu.channels.phone import models as phone_models
 from siyu.customers import models as customer_models
 from siyu.db import Base
 from siyu.events import models as event_models
@@ -26,6 +27,7 @@ __all__ = [
     "job_models",
     "kb_models",
     "metadata",
+    "phone_models",
     "playbook_models",
     "points_models",
     "privacy_models",

@@ -23,6 +23,8 @@ read here, with the same ``SIYU_`` prefix:
   ``MAX_SKEW_SECONDS``, ``API_BASE``, the reply window (``WINDOW_HOURS``,
   ``WINDOW_MAX_MESSAGES``) and ``TEMPLATE_ID`` (the brand's template message, offered when the
   window is closed). See :mod:`siyu.channels.oa`.
+* ``SIYU_PHONE_SECRET`` / ``SIYU_PHONE_MAX_SKEW_SECONDS``: the call centre webhook's HMAC
+  key and timestamp skew limit (see :mod:`siyu.channels.phone.protocol`).
 """
 
 from __future__ import annotations
@@ -52,6 +54,10 @@ class ChannelSettings(BaseSettings):
     # Longest lifetime a brand token may claim: a token valid for a year is a password.
     webchat_token_max_seconds: int = Field(default=7 * 24 * 3600, ge=60)
     webchat_max_text: int = Field(default=2000, ge=1)
+
+    # The call centre's webhook: HMAC key and the timestamp skew it may have (0 = off).
+    phone_secret: SecretStr = SecretStr("")
+    phone_max_skew_seconds: int = Field(default=300, ge=0)
 
     sms_url: str = ""
     sms_token: SecretStr = SecretStr("")

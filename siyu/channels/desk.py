@@ -210,3 +210,30 @@ def outbound_count_since(session: Session, customer_id: int, *, channel: str,
 def identity_kinds(session: Session, customer_id: int) -> set[str]:
     """The kinds of identity the customer has (``phone``, ``wechat_openid`` ...)."""
     return set(session.scalars(select(Identity.kind).where(Identity.customer_id == customer_id)))
+
+
+def answer_now(session: Session, message_id: int) -> tuple[list[str], dict[str, Any]]:
+    """Run the bot on inbound message ``message_id`` now (a channel that waits for the
+    answer, like a phone call) and mark its replies delivered by the channel itself.
+
+    Returns the replies' texts and the conversation's state after the bot
+    (``status``, ``skill_group``, ``assigned_user_id``).
+    """
+    from siyu.service import bot
+
+    Conversation, Message = _models()
+    bot.handle_inbound(session, message_id)
+    inbound = session.get(Message, message_id)
+    assert inbound is not None
+    replies = list(session.scalars(
+        select(Message).where(Message.conversation_id == inbound.conversation_id,
+                              Message.direction == "out", Message.id > message_id,
+                              Message.status == "queued")
+        .order_by(Message.id)))
+    for reply in replies:
+        reply.status = "delivered"
+    conv = session.get(Conversation, inbound.conversation_id)
+    assert conv is not None
+    return ([r.text or "" for r in replies],
+            {"status": conv.status, "skill_group": conv.skill_group,
+             "assigned_user_id": conv.assigned_user_id})

@@ -1,0 +1,40 @@
+"""``/channels/phone/webhook``: the call centre's webhook (signed, its own protocol)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from sqlalchemy.orm import Session
+
+from siyu.channels.config import channel_settings_of
+from siyu.channels.phone import calls, protocol
+from siyu.config import Settings
+from siyu.errors import SiyuError
+from siyu.kit.web import get_session
+
+router = APIRouter(prefix="/channels/phone", tags=["channels"])
+
+
+class PhoneNotConfigured(SiyuError):
+    status_code = 503
+    code = "phone_not_configured"
+
+
+async def _body(request: Request) -> bytes:
+    return await request.body()
+
+
+@router.post("/webhook", summary="Call centre webhook: one call event in, next actions out")
+def webhook(request: Request, body: bytes = Depends(_body),
+            session: Session = Depends(get_session, scope="function")) -> dict[str, Any]:
+    """Verify the signature (before anything is parsed), apply the event, answer the
+    actions; a refused event stores nothing."""
+    cs = channel_settings_of(request.app.state)
+    secret = cs.phone_secret.get_secret_value()
+    if not secret:
+        raise PhoneNotConfigured("phone webhook is not configured: set SIYU_PHONE_SECRET")
+    protocol.verify(secret, dict(request.headers), body,
+                    max_skew_seconds=cs.phone_max_skew_seconds)
+    settings: Settings = request.app.state.settings
+    return calls.handle(session, protocol.parse_event(body), settings=settings)
