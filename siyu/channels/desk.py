@@ -236,4 +236,20 @@ def answer_now(session: Session, message_id: int) -> tuple[list[str], dict[str, 
     assert conv is not None
     return ([r.text or "" for r in replies],
             {"status": conv.status, "skill_group": conv.skill_group,
-             "assigned_user_id": conv.assigned_user_id})
+             "assigned_user_id": conv.assigned_user_id, "intent": conv.last_intent})
+
+
+def record_satisfaction(session: Session, conversation_id: int, score: int) -> bool:
+    """Store a satisfaction score (1-5) for the conversation, against its agent or the bot
+    and its intent; ``False`` when it already has one (a later call on the same
+    conversation keeps its score on the call only)."""
+    from siyu.service import service
+    from siyu.service.models import CsatAnswer
+
+    Conversation, _ = _models()
+    conv = session.get(Conversation, conversation_id)
+    if conv is None or session.scalar(select(CsatAnswer.id).where(
+            CsatAnswer.conversation_id == conversation_id)) is not None:
+        return False
+    service.record_csat(session, conv, score)
+    return True

@@ -226,3 +226,28 @@ def test_unconfigured_webhook_names_the_setting(settings: Settings, engine: Engi
     with TestClient(app) as client:
         r = client.post(URL, content=b"{}")
     assert r.status_code == 503 and "SIYU_PHONE_SECRET" in r.text
+
+
+@pytest.mark.usefixtures("kb")
+def test_a_caller_who_says_goodbye_is_asked_for_a_keypad_score_which_is_stored(
+        phone_client: TestClient, sessions: sessionmaker[Session], settings: Settings) -> None:
+    from siyu.service.models import CsatAnswer
+
+    _customer_with_failed_payment(sessions, settings)
+    caller = Caller(phone_client)
+    caller.start()
+    bye = caller.say("好的谢谢，再见").json()
+    assert bye["status"] == "csat"
+    assert bye["actions"][-1] == {"type": "listen", "input": "dtmf", "max_digits": 1,
+                                  "timeout_seconds": 10}
+    assert any("按1到5" in a.get("text", "") for a in bye["actions"])
+    assert all("🌾" not in a.get("text", "") for a in bye["actions"])
+    wrong = caller.send("dtmf", digits="9").json()
+    assert wrong["status"] == "csat"
+    done = caller.send("dtmf", digits="4").json()
+    assert done["actions"][-1] == {"type": "hangup"}
+    with sessions() as s:
+        call = s.scalars(select(PhoneCall)).one()
+        answer = s.scalars(select(CsatAnswer)).one()
+        assert call.csat == 4 and answer.score == 4
+        assert answer.conversation_id == call.conversation_id

@@ -47,6 +47,10 @@ CHANNEL = "phone"
 GREETING_KNOWN = "{salutation}您好，这里是客服中心，请问有什么可以帮您？"
 GREETING_UNKNOWN = "您好，这里是客服中心，请问有什么可以帮您？"
 LISTEN = {"type": "listen", "timeout_seconds": 8}
+CSAT_PROMPT = "请为本次服务打分，满意请按5，不满意请按1，按1到5之间的数字即可。"
+CSAT_THANKS = "感谢您的评价，祝您生活愉快，再见。"
+# The caller is done: ask for the satisfaction score on the keypad before hanging up.
+CLOSING_INTENTS = ("goodbye", "thanks")
 Event = CallStarted | Utterance | Dtmf | CallTransferred | CallEnded
 
 
@@ -87,8 +91,7 @@ def handle(session: Session, event: Event, *, settings: Settings) -> dict[str, A
     if isinstance(event, Utterance):
         return _utterance(session, call, event, settings=settings)
     if isinstance(event, Dtmf):
-        _turn(call, "caller", f"[按键 {event.digits}]")
-        return _answer(call, [LISTEN] if call.status == "bot" else [])
+        return _dtmf(session, call, event)
     if isinstance(event, CallTransferred):
         call.status = "with_agent" if event.type == "call.answered" else "transferred"
         _turn(call, "system", "人工已接听" if event.type == "call.answered" else "已转接",
@@ -166,9 +169,33 @@ def _utterance(session: Session, call: PhoneCall, event: Utterance, *, settings:
         call.skill_group = state["skill_group"]
         actions.append({"type": "transfer", "queue": state["skill_group"],
                         "agent_user_id": state["assigned_user_id"]})
+    elif state["intent"] in CLOSING_INTENTS:
+        call.status = "csat"
+        _turn(call, "bot", CSAT_PROMPT)
+        actions += [{"type": "speak", "text": CSAT_PROMPT},
+                    {"type": "listen", "input": "dtmf", "max_digits": 1,
+                     "timeout_seconds": 10}]
     else:
         actions.append(LISTEN)
     return _answer(call, actions)
+
+
+def _dtmf(session: Session, call: PhoneCall, event: Dtmf) -> dict[str, Any]:
+    _turn(call, "caller", f"[按键 {event.digits}]")
+    if call.status != "csat":
+        return _answer(call, [LISTEN] if call.status == "bot" else [])
+    if event.digits not in ("1", "2", "3", "4", "5"):
+        return _answer(call, [{"type": "speak", "text": "请按1到5之间的数字。"},
+                              {"type": "listen", "input": "dtmf", "max_digits": 1,
+                               "timeout_seconds": 10}])
+    call.csat = int(event.digits)
+    call.status = "bot"
+    if call.conversation_id is not None:
+        from siyu.channels import desk
+
+        desk.record_satisfaction(session, call.conversation_id, call.csat)
+    _turn(call, "bot", CSAT_THANKS)
+    return _answer(call, [{"type": "speak", "text": CSAT_THANKS}, {"type": "hangup"}])
 
 
 def call_to_dict(call: PhoneCall) -> dict[str, Any]:
@@ -180,4 +207,5 @@ def call_to_dict(call: PhoneCall) -> dict[str, Any]:
             "identified_by": call.identified_by, "status": call.status,
             "skill_group": call.skill_group, "transcript": list(call.transcript or []),
             "started_at": iso(call.started_at), "ended_at": iso(call.ended_at),
-            "duration_seconds": call.duration_seconds, "recording_ref": call.recording_ref}
+            "duration_seconds": call.duration_seconds, "recording_ref": call.recording_ref,
+            "csat": call.csat}

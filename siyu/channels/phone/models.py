@@ -10,7 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from siyu.db import Base, BigId, TimestampMixin, UTCDateTime, utcnow
 
-CALL_STATES = ("bot", "transferred", "with_agent", "ended")
+CALL_STATES = ("bot", "csat", "transferred", "with_agent", "ended")
 
 
 class PhoneWebhookEvent(TimestampMixin, Base):

@@ -3,7 +3,7 @@
 Chat replies are written to be read ("1. 订单查询 2. 物流延误", "¥776.00", "14:02",
 links); a text-to-speech engine would read them out character by character.
 :func:`for_speech` rewrites them: an enumerated choice becomes "A，还是 B？", money becomes
-"776元", times "14点02分", links are dropped (the caller is told one is sent by SMS when
+"776元", times "14点02分", links and emoji are dropped (the caller is told one is sent by SMS when
 ``link_note``), brackets go, and the result is cut at a sentence end near ``max_chars``.
 """
 
@@ -18,6 +18,7 @@ _ITEM = re.compile(r"\s*(?:^|(?<=[\s：:]))[0-9]{1,2}[.、)）]\s*")
 _BRACKETS = re.compile(r"[「」『』【】《》\[\]]")
 _PAREN = re.compile(r"[（(]([^（）()]*)[）)]")
 _SENTENCE_END = "。！？!?"
+_EMOJI = re.compile("[\U0001F000-\U0001FAFF\u2600-\u27BF\uFE0F]")
 
 
 def _money(match: re.Match[str]) -> str:
@@ -58,6 +59,7 @@ def for_speech(text: str, *, max_chars: int = 120, link_note: bool = False) -> s
     out = _PAREN.sub(lambda m: f"，{m.group(1)}，" if m.group(1).strip() else "", out)
     out = _BRACKETS.sub("", out)
     out = re.sub(r"[~～]+", "", out)
+    out = _EMOJI.sub("", out)
     out = re.sub(r"\s+", "", out)
     out = re.sub(r"，{2,}", "，", out).replace("，。", "。").replace("，？", "？").strip("，")
     if len(out) > max_chars:

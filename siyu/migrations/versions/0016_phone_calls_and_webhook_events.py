@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 import siyu.db
-from sqlalchemy import Text  # noqa: F401  (autogenerate writes JSONB(astext_type=Text()))
+from sqlalchemy import Text
 
 revision: str = '0016'
 down_revision: str | None = '0015'
