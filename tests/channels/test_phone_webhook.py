@@ -29,6 +29,7 @@ from siyu.events.service import ingest
 from siyu.kb.demo import seed_demo_kb
 from siyu.service.models import Conversation, Message
 from tests.channels.conftest import row_counts
+from tests.console.conftest import Login, login, make_user, staff  # noqa: F401
 
 SECRET = "phone-secret-for-tests-0123456789"
 URL = "/channels/phone/webhook"
@@ -251,3 +252,23 @@ def test_a_caller_who_says_goodbye_is_asked_for_a_keypad_score_which_is_stored(
         answer = s.scalars(select(CsatAnswer)).one()
         assert call.csat == 4 and answer.score == 4
         assert answer.conversation_id == call.conversation_id
+
+
+@pytest.mark.usefixtures("kb", "staff")
+def test_the_agent_page_of_a_transferred_call_shows_the_360_transcript_and_reasons(
+        phone_client: TestClient, sessions: sessionmaker[Session], settings: Settings,
+        login: Login) -> None:  # noqa: F811
+    _customer_with_failed_payment(sessions, settings)
+    caller = Caller(phone_client)
+    caller.start()
+    caller.say("我的付款怎么失败了")
+    caller.say("转人工")
+    with sessions() as s:
+        conv = s.scalars(select(Conversation).where(Conversation.channel == "phone")).one()
+    page = login("agent").get(f"/service/conversations/{conv.id}")
+    assert page.status_code == 200
+    assert "林晓雯" in page.text  # the customer 360
+    assert "我的付款怎么失败了" in page.text and "转人工" in page.text  # the transcript
+    assert "顾客要求转人工" in page.text  # the bot's reason
+    inbox = login("agent").get("/service")
+    assert f'data-conversation="{conv.id}"' in inbox.text  # in the queue like a chat
