@@ -47,7 +47,7 @@ def measure(url: str, n: int) -> dict[str, Any]:
     rng = random.Random(5)
     with sessions() as s:
         phones = list(s.scalars(select(Identity.value).where(Identity.kind == "phone")
-                                .order_by(Identity.id).limit(n // PER_CALL + 20)))
+                                .order_by(Identity.id).limit(n + 50)))
     texts = iter(_messages(n + 100, seed=11))
     latencies: list[float] = []
     actions: dict[str, int] = {}

@@ -57,6 +57,10 @@ def reply_check(session: Session, conversation_id: int) -> ReplyCheck:
     if route is None:
         return ReplyCheck(True)
     channel, customer_id = route
+    if channel == "phone":
+        return ReplyCheck(False, "phone_call_only",
+                          "电话会话只能在通话中交谈，文字回复不会送达顾客",
+                          _alternatives(session, customer_id, channel))
     if channel != "oa":
         return ReplyCheck(True)
     from siyu.channels.oa.window import reply_window

@@ -28,6 +28,7 @@ def build_adapters() -> dict[str, ChannelAdapter]:
     """One adapter per channel, configured from the environment."""
     from siyu.channels.email import SmtpAdapter
     from siyu.channels.oa.adapter import OaAdapter
+    from siyu.channels.phone.adapter import PhoneAdapter
     from siyu.channels.sms import SmsAdapter
     from siyu.channels.webhook import WebhookAdapter
     from siyu.channels.wecom.adapter import WeComAdapter
@@ -42,6 +43,7 @@ def build_adapters() -> dict[str, ChannelAdapter]:
         SmsAdapter(channel_settings),
         WebhookAdapter(settings, channel_settings),
         OaAdapter(settings, channel_settings),
+        PhoneAdapter(),
     ]
     return {a.channel: a for a in adapters}
 

@@ -272,3 +272,24 @@ def test_the_agent_page_of_a_transferred_call_shows_the_360_transcript_and_reaso
     assert "顾客要求转人工" in page.text  # the bot's reason
     inbox = login("agent").get("/service")
     assert f'data-conversation="{conv.id}"' in inbox.text  # in the queue like a chat
+
+
+@pytest.mark.usefixtures("kb", "staff")
+def test_an_agent_cannot_type_into_a_call_and_is_told_why(
+        phone_client: TestClient, sessions: sessionmaker[Session], settings: Settings,
+        login: Login) -> None:  # noqa: F811
+    from tests.console.conftest import csrf_from
+
+    _customer_with_failed_payment(sessions, settings)
+    caller = Caller(phone_client)
+    caller.start()
+    caller.say("转人工")
+    with sessions() as s:
+        conv = s.scalars(select(Conversation).where(Conversation.channel == "phone")).one()
+    agent = login("agent")
+    page = agent.get(f"/service/conversations/{conv.id}")
+    before = row_counts(sessions)
+    refused = agent.post(f"/service/conversations/{conv.id}/reply",
+                         data={"text": "您好", "csrf_token": csrf_from(page.text)})
+    assert "电话会话只能在通话中交谈" in refused.text and "可改用：短信" in refused.text
+    assert row_counts(sessions) == before
