@@ -28,6 +28,7 @@ from siyu.db import make_engine, make_session_factory
 from siyu.errors import SiyuError
 from siyu.events import api as events_api
 from siyu.events.schemas import EventIn, OrderIn
+from siyu.journeys import api as journeys_api
 from siyu.kb import console as kb_console
 from siyu.kit.validation import field_errors
 from siyu.kit.web import BodySizeLimit
@@ -48,7 +49,8 @@ ROUTERS = [customers_api.router, events_api.router, segments_api.router, segment
            channels_api.router, analytics_api.router, analytics_console.router,
            service_api.router, service_console.router, kb_console.router,
            customers_console.router, privacy_api.router, privacy_console.router,
-           playbooks_api.router, voc_api.page_router, voc_console.router]
+           playbooks_api.router, voc_api.page_router, voc_console.router,
+           journeys_api.router]
 # Models documented in the OpenAPI components though routes read them from raw JSON.
 DOCUMENTED_MODELS: list[type[BaseModel]] = [CustomerIn, OrderIn, EventIn]
 

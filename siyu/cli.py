@@ -32,6 +32,8 @@ GROUPS: dict[str, tuple[str, str]] = {
     "playbooks": ("siyu.playbooks.cli", "app"),
     "policy": ("siyu.playbooks.cli", "policy_app"),
     "voc": ("siyu.voc.cli", "app"),
+    "journeys": ("siyu.journeys.cli", "journeys_app"),
+    "scenarios": ("siyu.journeys.cli", "scenarios_app"),
 }
 
 _app = typer.Typer(

@@ -2,12 +2,14 @@
 
 from siyu.analytics import models as analytics_models
 from siyu.auth import models as auth_models
+from siyu.catalog import models as catalog_models
 from siyu.channels import models as channel_models
 from siyu.channels.phone import models as phone_models
 from siyu.customers import models as customer_models
 from siyu.db import Base
 from siyu.events import models as event_models
 from siyu.jobs import models as job_models
+from siyu.journeys import models as journey_models
 from siyu.kb import models as kb_models
 from siyu.playbooks import models as playbook_models
 from siyu.points import models as points_models
@@ -21,10 +23,12 @@ metadata = Base.metadata
 __all__ = [
     "analytics_models",
     "auth_models",
+    "catalog_models",
     "channel_models",
     "customer_models",
     "event_models",
     "job_models",
+    "journey_models",
     "kb_models",
     "metadata",
     "phone_models",

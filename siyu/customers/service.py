@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy import and_, delete, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from siyu.auth import service as auth_service
@@ -443,6 +443,26 @@ def add_tag(session: Session, customer_id: int, name: str, *, source: str = "man
     if session.get(CustomerTag, (cid, tag_id)) is None:
         session.add(CustomerTag(customer_id=cid, tag_id=tag_id, source=source))
         session.flush()
+
+
+def set_tag_many(session: Session, customer_ids: Sequence[int], name: str, *,
+                 present: bool, source: str = "rule") -> None:
+    """Give (``present``) or take away tag ``name`` for many customers at once (ids as
+    stored, e.g. from a recomputation); customers that already match are left alone."""
+    if not customer_ids:
+        return
+    tag_id = _tag_ids(session, {name}, kind=source)[name]
+    for start in range(0, len(customer_ids), 5000):
+        chunk = list(customer_ids[start:start + 5000])
+        holding = set(session.scalars(select(CustomerTag.customer_id).where(
+            CustomerTag.tag_id == tag_id, CustomerTag.customer_id.in_(chunk))))
+        if present:
+            session.add_all([CustomerTag(customer_id=cid, tag_id=tag_id, source=source)
+                             for cid in chunk if cid not in holding])
+        elif holding:
+            session.execute(delete(CustomerTag).where(
+                CustomerTag.tag_id == tag_id, CustomerTag.customer_id.in_(list(holding))))
+    session.flush()
 
 
 def remove_tag(session: Session, customer_id: int, name: str) -> bool:

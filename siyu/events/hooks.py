@@ -8,7 +8,7 @@ ignorant of who listens.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -44,3 +44,22 @@ def run_after_rows(session: Session, kind: str, rows: list[dict[str, Any]], sour
                    ) -> None:
     for hook in list(_ROW_HOOKS.values()):
         hook(session, kind, rows, source)
+
+
+AfterChange = Callable[[Session, str, Sequence[int]], None]
+"""``hook(session, kind, customer_ids)``: the customers whose orders or events a batch added
+or changed (each once, sorted)."""
+
+_CHANGE_HOOKS: dict[str, AfterChange] = {}
+
+
+def register_after_change(name: str, hook: AfterChange) -> None:
+    """Add (or replace, keyed by ``name``) a hook told which customers a batch touched."""
+    _CHANGE_HOOKS[name] = hook
+
+
+def run_after_change(session: Session, kind: str, customer_ids: Sequence[int]) -> None:
+    if not customer_ids:
+        return
+    for hook in list(_CHANGE_HOOKS.values()):
+        hook(session, kind, customer_ids)

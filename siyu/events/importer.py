@@ -129,11 +129,15 @@ def _csv_record(kind: str, row: dict[str, str]) -> dict[str, Any]:
         rec["channel"] = row["channel"]
     if kind == "orders":
         rec["amount"] = row.get("amount", "")
-        for name in ("currency", "status"):
+        for name in ("currency", "status", "updated_at", "recipient_name", "recipient_phone",
+                     "recipient_address"):
             if row.get(name):
                 rec[name] = row[name]
-        if row.get("quantity"):
-            rec["items"] = [{"quantity": row["quantity"]}]
+        if row.get("sku") or row.get("quantity"):
+            item: dict[str, Any] = {"quantity": row.get("quantity") or 1}
+            if row.get("sku"):
+                item["sku"] = row["sku"]
+            rec["items"] = [item]
         return rec
     rec["type"] = row.get("type", "")
     props: dict[str, Any] = {}
@@ -216,6 +220,7 @@ def import_file(
             r2 = run_unit(factory, lambda s: events_service.ingest(
                 s, kind, records, settings=settings, partial=True, source="import"))
             summary.accepted += r2.accepted
+            summary.updated += r2.updated
             summary.duplicates += r2.duplicates
             rejected = r2.rejected
         for err in rejected:

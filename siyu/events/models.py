@@ -23,6 +23,15 @@ class Order(TimestampMixin, Base):
     status: Mapped[str] = mapped_column(String(20), default="paid", server_default="paid")
     channel: Mapped[str | None] = mapped_column(String(30))
     items: Mapped[list[Any]] = mapped_column(default=list)
+    # The version of the record as the brand's system sent it (its ``updated_at``, else its
+    # ``ts``): a repeated order id with a later version updates the row, an older one is
+    # ignored (see siyu.events.service).
+    updated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    # Who receives the parcel, when the brand sends it: another recipient than the customer
+    # is a signal of buying for family and friends (journeys).
+    recipient_name: Mapped[str | None] = mapped_column(String(100))
+    recipient_phone: Mapped[str | None] = mapped_column(String(40))
+    recipient_address: Mapped[str | None] = mapped_column(String(300))
 
 
 class Event(TimestampMixin, Base):

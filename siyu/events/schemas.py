@@ -34,6 +34,10 @@ def _check_ts(value: dt.datetime, info: ValidationInfo) -> dt.datetime:
     return value
 
 
+def _check_optional_ts(value: dt.datetime | None, info: ValidationInfo) -> dt.datetime | None:
+    return None if value is None else _check_ts(value, info)
+
+
 class OrderItem(BaseModel):
     model_config = ConfigDict(extra="allow")
 
@@ -44,7 +48,9 @@ class OrderItem(BaseModel):
 
 
 class OrderIn(IdentifiedRecord):
-    """One order. ``id`` is the brand's order id; a retried order with the same id is ignored."""
+    """One order. ``id`` is the brand's order id. A repeated id whose version (``updated_at``,
+    else ``ts``) is later than the stored one updates the order (status, amount, items,
+    recipient); the same or an older version changes nothing."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -55,8 +61,18 @@ class OrderIn(IdentifiedRecord):
     status: str = "paid"
     channel: str | None = Field(default=None, max_length=30)
     items: list[OrderItem] = Field(default_factory=list, max_length=500)
+    updated_at: dt.datetime | None = None
+    recipient_name: str | None = Field(default=None, max_length=100)
+    recipient_phone: str | None = Field(default=None, max_length=40)
+    recipient_address: str | None = Field(default=None, max_length=300)
 
     _ts = field_validator("ts")(_check_ts)
+    _updated = field_validator("updated_at")(_check_optional_ts)
+
+    @property
+    def version(self) -> dt.datetime:
+        """When this state of the order was true: ``updated_at``, else ``ts``."""
+        return self.updated_at or self.ts
 
     @field_validator("amount")
     @classmethod

@@ -3,15 +3,24 @@
 A batch is one unit of work. Without ``partial`` a batch with any bad record writes nothing;
 with ``partial`` the good records land and the bad ones are reported. Record ids come from
 the client, so a retried batch stores each record once.
+
+Orders change after they are placed (paid -> shipped -> delivered, or -> refunded): a
+repeated order id whose version (``updated_at``, else ``ts``) is later than the stored one
+updates the stored order in place, and a change of status writes an
+``order_status_changed`` event {order_id, from, to} on the customer's timeline. The same or
+an older version is a duplicate and changes nothing, so updates arriving out of order end
+in the latest state. Within one batch the latest version of an id wins.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from sqlalchemy import Table
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from siyu.config import Settings
@@ -25,6 +34,8 @@ from siyu.kit.perf import paused_gc
 from siyu.kit.validation import BatchValidator, RecordError, check_records, validation_context
 
 RecordKind = Literal["orders", "events"]
+ORDER_STATUS_CHANGED = "order_status_changed"
+"""Timeline event of an order whose status changed: {order_id, from, to}."""
 _VALIDATORS: dict[str, BatchValidator[Any]] = {
     "orders": BatchValidator(OrderIn),
     "events": BatchValidator(EventIn),
@@ -40,6 +51,7 @@ class IngestResult:
     kind: str
     received: int = 0
     accepted: int = 0
+    updated: int = 0
     duplicates: int = 0
     rejected: list[RecordError] = field(default_factory=list)
     merges: list[int] = field(default_factory=list)
@@ -50,6 +62,7 @@ class IngestResult:
             "kind": self.kind,
             "received": self.received,
             "accepted": self.accepted,
+            "updated": self.updated,
             "duplicates": self.duplicates,
             "rejected": [r.to_dict() for r in self.rejected],
             "merges": self.merges,
@@ -64,6 +77,8 @@ def _row(kind: str, rec: Any, customer_id: int) -> dict[str, Any]:
             "id": rec.id, "customer_id": customer_id, "ts": rec.ts, "amount": rec.amount,
             "currency": rec.currency, "status": rec.status, "channel": rec.channel,
             "items": [i.model_dump(exclude_none=True) for i in rec.items],
+            "updated_at": rec.updated_at, "recipient_name": rec.recipient_name,
+            "recipient_phone": rec.recipient_phone, "recipient_address": rec.recipient_address,
         }
     return {
         "id": rec.id, "customer_id": customer_id, "type": rec.type, "ts": rec.ts,
@@ -109,31 +124,101 @@ def _ingest(
             details={"rejected": [r.to_dict() for r in checked.rejected]},
         )
 
-    # Ids stored before, or repeated inside this batch, are duplicates: retries are no-ops.
-    seen: set[str] = set()
-    ids = [rec.id for _, rec in checked.valid]
-    seen.update(row[0] for row in select_in(session, _TABLES[kind], ("id",), "id", ids))
-    fresh = []
-    for _, rec in checked.valid:
-        if rec.id in seen:
-            result.duplicates += 1
-            continue
-        seen.add(rec.id)
-        fresh.append(rec)
-    if not fresh:
+    if kind == "orders":
+        latest = _latest_versions([rec for _, rec in checked.valid])
+        result.duplicates += len(checked.valid) - len(latest)
+        stored = {row[0] for row in select_in(session, _TABLES[kind], ("id",), "id",
+                                              list(latest))}
+        fresh = [rec for oid, rec in latest.items() if oid not in stored]
+        changed = _update_orders(session, [latest[oid] for oid in stored]) if stored else []
+        result.updated = len(changed)
+        result.duplicates += len(stored) - len(changed)
+    else:
+        # Ids stored before, or repeated inside this batch, are duplicates: retries are no-ops.
+        seen: set[str] = set()
+        ids = [rec.id for _, rec in checked.valid]
+        seen.update(row[0] for row in select_in(session, _TABLES[kind], ("id",), "id", ids))
+        fresh = []
+        for _, rec in checked.valid:
+            if rec.id in seen:
+                result.duplicates += 1
+                continue
+            seen.add(rec.id)
+            fresh.append(rec)
+        changed = []
+    if not fresh and not changed:
         return result
 
-    resolver = Resolver(session, source=f"{kind} {source}",
-                        exclusive_kinds=settings.exclusive_identity_kinds)
-    customer_ids = resolver.resolve_many([rec.refs() for rec in fresh])
-    rows = [_row(kind, rec, cid) for rec, cid in zip(fresh, customer_ids, strict=True)]
-    bulk_insert(session, _TABLES[kind], rows)
-    result.accepted = len(rows)
-    result.merges = resolver.merges
-    result.conflicts = resolver.conflicts
-    hooks.run_after_ingest(session, kind, result.accepted)
-    hooks.run_after_rows(session, kind, rows, source)
+    customer_ids: list[int] = []
+    if fresh:
+        resolver = Resolver(session, source=f"{kind} {source}",
+                            exclusive_kinds=settings.exclusive_identity_kinds)
+        customer_ids = resolver.resolve_many([rec.refs() for rec in fresh])
+        rows = [_row(kind, rec, cid) for rec, cid in zip(fresh, customer_ids, strict=True)]
+        bulk_insert(session, _TABLES[kind], rows)
+        result.accepted = len(rows)
+        result.merges = resolver.merges
+        result.conflicts = resolver.conflicts
+        hooks.run_after_rows(session, kind, rows, source)
+    hooks.run_after_ingest(session, kind, result.accepted + result.updated)
+    hooks.run_after_change(session, kind, sorted({*customer_ids, *changed}))
     return result
+
+
+def _latest_versions(records: Sequence[OrderIn]) -> dict[str, OrderIn]:
+    """One record per order id: the latest version (the first of equal versions)."""
+    latest: dict[str, OrderIn] = {}
+    for rec in records:
+        held = latest.get(rec.id)
+        if held is None or rec.version > held.version:
+            latest[rec.id] = rec
+    return latest
+
+
+def _status_event_id(order_id: str, version: dt.datetime, status: str) -> str:
+    # Deterministic, so the same change is one timeline entry however often it is computed.
+    digest = hashlib.sha1(f"{order_id}|{version.isoformat()}|{status}".encode()).hexdigest()
+    return f"order-status-{digest[:32]}"
+
+
+def _update_orders(session: Session, records: Sequence[OrderIn]) -> list[int]:
+    """Apply the records that are newer than the stored orders; returns the customer ids of
+    the orders that changed (one per changed order)."""
+    table = _TABLES["orders"]
+    stored = {row.id: row for row in session.execute(
+        select(table.c.id, table.c.customer_id, table.c.ts, table.c.updated_at,
+               table.c.status).where(table.c.id.in_([r.id for r in records])))}
+    updates: list[dict[str, Any]] = []
+    events: list[dict[str, Any]] = []
+    customers: list[int] = []
+    for rec in records:
+        row = stored[rec.id]
+        if rec.version <= (row.updated_at or row.ts):
+            continue
+        updates.append({
+            "_id": rec.id, "amount": rec.amount, "currency": rec.currency,
+            "status": rec.status, "channel": rec.channel,
+            "items": [i.model_dump(exclude_none=True) for i in rec.items],
+            "updated_at": rec.version, "recipient_name": rec.recipient_name,
+            "recipient_phone": rec.recipient_phone,
+            "recipient_address": rec.recipient_address,
+        })
+        customers.append(row.customer_id)
+        if rec.status != row.status:
+            events.append({
+                "id": _status_event_id(rec.id, rec.version, rec.status),
+                "customer_id": row.customer_id, "type": ORDER_STATUS_CHANGED,
+                "ts": rec.version, "channel": rec.channel,
+                "properties": {"order_id": rec.id, "from": row.status, "to": rec.status},
+            })
+    if updates:
+        session.execute(
+            update(table).where(table.c.id == bindparam("_id")).values(
+                {name: bindparam(name) for name in updates[0] if name != "_id"}),
+            updates, execution_options={"synchronize_session": False})
+    if events:
+        bulk_insert(session, _TABLES["events"], events)
+    return customers
 
 
 def customers_in_scenario(session: Session, customer_ids: list[int], scenario: str

@@ -21,7 +21,8 @@ log = logging.getLogger("siyu.jobs")
 # Domains with job handlers; each module registers its handlers with @service.job on import.
 TASK_MODULES: list[str] = ["siyu.segments.tasks", "siyu.channels.tasks", "siyu.analytics.tasks",
                            "siyu.service.tasks",
-                           "siyu.privacy.tasks", "siyu.playbooks.tasks"]
+                           "siyu.privacy.tasks", "siyu.playbooks.tasks",
+                           "siyu.journeys.tasks"]
 
 # Work other than jobs that a worker runs each round: ``fn(factory, worker) -> done``
 # (e.g. the playbook engine's due runs). Registered by task modules on import.

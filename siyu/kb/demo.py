@@ -1,4 +1,4 @@
-"""The demo brand's knowledge base (禾源良品): 34 intents with examples and answer templates,
+"""The demo brand's knowledge base (禾源良品): 36 intents with examples and answer templates,
 FAQ entries and keyword rules, from ``data/demo_kb.json``; trained so the bot works at once."""
 
 from __future__ import annotations

@@ -171,11 +171,19 @@ def _predicate(rule: Rule, ctx: Context) -> ColumnElement[bool]:
                                 is_count=True)
     if isinstance(rule, AttrCompare):
         return _attr(rule)
+    if isinstance(rule, nodes.InScenario | nodes.Intent):
+        from siyu.segments import journey_sql
+
+        return journey_sql.predicate(rule, ctx)
     return _compare(rule, ctx)
 
 
 def _compare(rule: Compare, ctx: Context) -> ColumnElement[bool]:
     field, cmp, value = rule.field, rule.cmp, rule.value
+    if field in ("journey", "days_until_repurchase", "orders_for_others"):
+        from siyu.segments import journey_sql
+
+        return journey_sql.compare(rule, ctx)
     if field in ("orders", "spend", "avg_order_value"):
         where = [is_purchase(),
                  *_window(Order.ts, rule.window, ctx)]
@@ -227,7 +235,8 @@ def _is_driver(rule: Rule) -> bool:
     the database can iterate, so sibling conditions need only check those customers."""
     if isinstance(rule, EventCount):
         return not _holds(rule.cmp, rule.value, 0)
-    if isinstance(rule, Compare) and rule.field in ("orders", "spend", "referrals"):
+    if isinstance(rule, Compare) and rule.field in ("orders", "spend", "referrals",
+                                                    "orders_for_others"):
         return not _holds(rule.cmp, rule.value, 0)
     return isinstance(rule, Compare) and rule.field == "avg_order_value"
 

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from siyu.config import get_settings
 from siyu.db import utcnow
 from siyu.events.labels import event_type_zh
+from siyu.journeys import schedule as journeys
 from siyu.kb import service as kb
 from siyu.service import service as desk
 from siyu.service.context import CustomerContext, incident_sentence, load_context
@@ -286,6 +287,8 @@ def handle_inbound(session: Session, message_id: int, *, now: dt.datetime | None
                             reason=out.reason, steps=out.steps,
                             latency_ms=round((time.perf_counter() - started) * 1000, 3)))
     session.flush()
+    # What the customer said may move them into a scenario (帮亲友购买, 投诉 ...).
+    journeys.request_customers(session, [conv.customer_id])
     return out
 
 

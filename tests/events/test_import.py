@@ -127,6 +127,6 @@ def test_import_unknown_kind_and_missing_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str
 ) -> None:
     r = run_cli(monkeypatch, database_url, "import", "refunds", str(tmp_path / "x.csv"))
-    assert r.exit_code == 2 and "customers, orders or events" in r.output
+    assert r.exit_code == 2 and "events or products" in r.output
     r = run_cli(monkeypatch, database_url, "import", "orders", str(tmp_path / "nope.csv"))
     assert r.exit_code == 2 and "no such file" in r.output

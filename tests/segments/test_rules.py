@@ -20,6 +20,8 @@ from siyu.segments.rules import (
     EventCount,
     FieldKind,
     HasIdentity,
+    InScenario,
+    Intent,
     Not,
     Or,
     Rule,
@@ -736,7 +738,8 @@ def test_registry_shape() -> None:
         "wechat_unionid", "app_user_id", "external_id",
     }  # fmt: skip
     windowed = sorted(name for name, spec in FIELDS.items() if spec.window)
-    assert windowed == ["avg_order_value", "event", "orders", "referrals", "spend"]
+    assert windowed == ["avg_order_value", "event", "intent", "orders", "orders_for_others",
+                        "referrals", "spend"]
 
 
 # -- properties ----------------------------------------------------------------------------
@@ -794,6 +797,10 @@ def _conditions(draw: st.DrawFn) -> Rule:
         return HasIdentity(draw(st.sampled_from(sorted(spec.enum_values))))
     if spec.kind is FieldKind.CONSENT:
         return Consent(draw(_text), draw(_text))
+    if spec.kind is FieldKind.SCENARIO:
+        return InScenario(draw(_text))
+    if spec.kind is FieldKind.INTENT:
+        return Intent(draw(_text), window)
     cmp, value = draw(_comparison(spec.name))
     if spec.kind is FieldKind.EVENT:
         return EventCount(draw(_text), cmp, value, window)

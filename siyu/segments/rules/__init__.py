@@ -15,6 +15,8 @@ Text syntax (keywords and field names case-insensitive; precedence ``not`` > ``a
     tag("VIP")                       has(wecom_external_userid)       consent("sms", "marketing")
     event("coupon_used", last 30d) = 0                                event("view_product") >= 1
     attr("car_mileage") > 5000       attr("color") = "red"            age >= 30
+    journey = "售后"                 scenario("食用周期结束")          days_until_repurchase <= 3
+    intent("退货", last 7d)          orders_for_others(last 30d) >= 1  (siyu.journeys)
     not (a or b) and c
 
 Operators ``=  !=  <  <=  >  >=  in (...)  not in (...)  between A and B`` (``==`` and
@@ -36,6 +38,8 @@ JSON form (stable; keys exactly as listed, no others accepted)::
     {"field": "event", "event_type": "coupon_used", "window": {"last": 30, "unit": "d"},
      "cmp": "=", "value": 0}                                            window optional
     {"field": "attr", "name": "car_mileage", "cmp": ">", "value": 5000}
+    {"field": "scenario", "value": "食用周期结束"}
+    {"field": "intent", "value": "return_request", "window": {"last": 7, "unit": "d"}}
 
 ``cmp`` is one of ``= != < <= > >= in "not in" between``. ``window.unit`` is ``h``, ``d``
 or ``w``; a missing window means all time. Integer literals stay JSON integers, decimals
@@ -59,6 +63,8 @@ from siyu.segments.rules.nodes import (
     Consent,
     EventCount,
     HasIdentity,
+    InScenario,
+    Intent,
     Not,
     Or,
     Rule,
@@ -84,6 +90,8 @@ __all__ = [
     "FieldKind",
     "FieldSpec",
     "HasIdentity",
+    "InScenario",
+    "Intent",
     "Not",
     "Or",
     "Rule",

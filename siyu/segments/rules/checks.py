@@ -86,6 +86,9 @@ def check_enum(spec: FieldSpec, value: object, part: Part) -> str:
             f"'{spec.text_name}' 的取值必须是 {allowed} 之一，而不是 {show(value)}",
         )
     if value not in spec.enum_values:
+        by_label = {label: code for code, label in spec.enum}.get(value)
+        if by_label is not None:  # written by its Chinese label: stored as the code
+            return by_label
         hint, hint_zh = did_you_mean(value, spec.enum_values)
         raise Problem(
             part,

@@ -21,6 +21,8 @@ from siyu.segments.rules.nodes import (
     Consent,
     EventCount,
     HasIdentity,
+    InScenario,
+    Intent,
     Not,
     Or,
     Rule,
@@ -54,6 +56,13 @@ def to_json(rule: Rule) -> dict[str, Any]:
         return {"field": "has_identity", "value": rule.kind}
     if isinstance(rule, Consent):
         return {"field": "consent", "channel": rule.channel, "purpose": rule.purpose}
+    if isinstance(rule, InScenario):
+        return {"field": "scenario", "value": rule.name}
+    if isinstance(rule, Intent):
+        found: dict[str, Any] = {"field": "intent", "value": rule.intent}
+        if rule.window is not None:
+            found["window"] = {"last": rule.window.amount, "unit": rule.window.unit}
+        return found
     out: dict[str, Any]
     if isinstance(rule, Compare):
         out = {"field": rule.field}
@@ -100,6 +109,8 @@ _CONDITION_KEYS: dict[FieldKind, tuple[frozenset[str], frozenset[str]]] = {
     FieldKind.CONSENT: (frozenset({"field", "channel", "purpose"}), frozenset()),
     FieldKind.EVENT: (frozenset({"field", "event_type", "cmp", "value"}), frozenset({"window"})),
     FieldKind.ATTR: (frozenset({"field", "name", "cmp", "value"}), frozenset()),
+    FieldKind.SCENARIO: (frozenset({"field", "value"}), frozenset()),
+    FieldKind.INTENT: (frozenset({"field", "value"}), frozenset({"window"})),
 }
 
 
@@ -178,6 +189,11 @@ def _build(spec: FieldSpec, data: dict[str, Any]) -> Rule:
         return Tag(check_text_arg(data["value"], ("value",), "tag name", "标签名"))
     if kind is FieldKind.IDENTITY:
         return HasIdentity(check_enum(spec, data["value"], ("value",)))
+    if kind is FieldKind.SCENARIO:
+        return InScenario(check_text_arg(data["value"], ("value",), "scenario name", "场景名"))
+    if kind is FieldKind.INTENT:
+        intent = check_text_arg(data["value"], ("value",), "intent", "意图")
+        return Intent(intent, _window(spec, data.get("window")))
     if kind is FieldKind.CONSENT:
         return Consent(
             check_text_arg(data["channel"], ("channel",), "consent channel", "授权渠道"),

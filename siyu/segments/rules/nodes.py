@@ -129,5 +129,23 @@ class AttrCompare:
     value: Value
 
 
-Condition: TypeAlias = Compare | Tag | HasIdentity | Consent | EventCount | AttrCompare
+@dataclass(frozen=True)
+class InScenario:
+    """The customer is in the scenario ``name`` now (siyu.journeys keeps memberships)."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class Intent:
+    """The bot recognised ``intent`` (a code; labels are normalised to codes where rules are
+    stored) in one of the customer's messages in ``window`` (else ever)."""
+
+    intent: str
+    window: Window | None = None
+
+
+Condition: TypeAlias = (
+    Compare | Tag | HasIdentity | Consent | EventCount | AttrCompare | InScenario | Intent
+)
 Rule: TypeAlias = And | Or | Not | Condition

@@ -13,6 +13,8 @@ get from a parser whose every decision is visible. Grammar (keywords case-insens
                 | "consent" "(" STRING "," STRING ")"
                 | "event" "(" STRING ["," window] ")" comparison
                 | "attr" "(" STRING ")" comparison
+                | "scenario" "(" STRING ")"
+                | "intent" "(" STRING ["," window] ")"
                 | FIELD ["(" window ")"] comparison
     window     := "last" DURATION                      -- e.g. 30d, 2w, 12h
     comparison := OP value | "between" value "and" value
@@ -45,6 +47,8 @@ from siyu.segments.rules.nodes import (
     Consent,
     EventCount,
     HasIdentity,
+    InScenario,
+    Intent,
     Not,
     Or,
     Rule,
@@ -281,6 +285,16 @@ class _Parser:
             node = Consent(channel, purpose)
         elif kind is FieldKind.TAG:
             node = Tag(self.string_arg(("value",), "tag name", "标签名", positions))
+        elif kind is FieldKind.SCENARIO:
+            node = InScenario(self.string_arg(("value",), "scenario name", "场景名", positions))
+        elif kind is FieldKind.INTENT:
+            intent = self.string_arg(("value",), "intent", "意图", positions)
+            intent_window = None
+            if self.tok.kind is T.COMMA:
+                self.advance()
+                positions[("window",)] = self.tok.pos
+                intent_window = self.window(spec, positions)
+            node = Intent(intent, intent_window)
         elif kind is FieldKind.ATTR:
             name = self.string_arg(("name",), "attribute name", "属性名", positions)
             self.expect(T.RPAREN, "after the attribute name", "属性名之后")

@@ -13,6 +13,8 @@ from siyu.segments.rules.nodes import (
     Consent,
     EventCount,
     HasIdentity,
+    InScenario,
+    Intent,
     Not,
     Or,
     Rule,
@@ -22,6 +24,15 @@ from siyu.segments.rules.nodes import (
     Window,
 )
 from siyu.segments.rules.registry import FIELDS, FieldSpec, ValueType
+
+INTENT_LABELS_ZH: dict[str, str] = {}
+"""Intent codes to their Chinese titles, for descriptions; the knowledge base fills it when
+it loads (siyu.kb), so the rule package itself reads no database."""
+
+
+def intent_label_zh(code: str) -> str:
+    return INTENT_LABELS_ZH.get(code, code)
+
 
 _ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t", "\r": "\\r"}
 
@@ -72,6 +83,11 @@ def to_text(rule: Rule) -> str:
         return f"has({kind})"
     if isinstance(rule, Consent):
         return f"consent({literal(rule.channel)}, {literal(rule.purpose)})"
+    if isinstance(rule, InScenario):
+        return f"scenario({literal(rule.name)})"
+    if isinstance(rule, Intent):
+        window = f", last {_window_text(rule.window)}" if rule.window else ""
+        return f"intent({literal(rule.intent)}{window})"
     if isinstance(rule, EventCount):
         window = f", last {_window_text(rule.window)}" if rule.window else ""
         return f"event({literal(rule.event_type)}{window}) {_comparison_text(rule.cmp, rule.value)}"
@@ -129,6 +145,10 @@ def describe_zh(rule: Rule) -> str:
         return "已绑定" + FIELDS["has_identity"].enum_label_zh(rule.kind)
     if isinstance(rule, Consent):
         return f"已授权「{rule.channel}」渠道用于「{rule.purpose}」"
+    if isinstance(rule, InScenario):
+        return f"处于场景「{rule.name}」"
+    if isinstance(rule, Intent):
+        return f"{_window_zh(rule.window)}咨询意图「{intent_label_zh(rule.intent)}」"
     if isinstance(rule, EventCount):
         label = f"{_window_zh(rule.window)}「{event_type_zh(rule.event_type)}」事件"
         return label + _comparison_zh(FIELDS["event"], rule.cmp, rule.value)

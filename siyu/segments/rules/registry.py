@@ -30,6 +30,8 @@ class FieldKind(StrEnum):
     CONSENT = "consent"  # `consent("channel", "purpose")` -> Consent
     EVENT = "event"  # `event("type"[, last N<unit>]) <cmp> count` -> EventCount
     ATTR = "attr"  # `attr("name") <cmp> value` -> AttrCompare
+    SCENARIO = "scenario"  # `scenario("name")` -> InScenario
+    INTENT = "intent"  # `intent("code or label"[, last N<unit>])` -> Intent
 
 
 class ValueType(StrEnum):
@@ -107,6 +109,15 @@ IDENTITY_KINDS: tuple[tuple[str, str], ...] = (
     ("app_user_id", "App 用户账号"),
     ("external_id", "外部系统编号"),
 )
+JOURNEY_STAGES: tuple[tuple[str, str], ...] = (
+    ("add_contact", "加微"),
+    ("join_group", "入群"),
+    ("retained", "留存"),
+    ("active", "活跃"),
+    ("converted", "转化"),
+    ("after_sales", "售后"),
+)
+"""The private-domain journey, in order (siyu.journeys computes each customer's stage)."""
 GENDERS: tuple[tuple[str, str], ...] = (("male", "男"), ("female", "女"), ("unknown", "未知"))
 
 
@@ -198,6 +209,23 @@ _SPECS: tuple[FieldSpec, ...] = (
     _num("value_asset", "价值资产", "customer asset: value (transactions)"),
     _num("brand_asset", "品牌资产", "customer asset: brand (satisfaction, loyalty)"),
     _num("retention_asset", "保留资产", "customer asset: retention (repurchase, tenure)"),
+    # Journeys (siyu.journeys keeps these current).
+    _enum("journey", "旅程阶段", "journey stage", JOURNEY_STAGES),
+    _num(
+        "days_until_repurchase",
+        "距复购到期",
+        "whole days until the latest purchase runs out (negative: ran out that long ago)",
+        unit_zh="天",
+        integer=True,
+    ),
+    _num(
+        "orders_for_others",
+        "为他人下单",
+        "purchases sent to a recipient other than the customer",
+        unit_zh="次",
+        integer=True,
+        window=True,
+    ),
     # Functional forms.
     FieldSpec("tag", FieldKind.TAG, ValueType.STRING, "标签", "the customer has the tag", NO_OPS),
     FieldSpec(
@@ -236,6 +264,23 @@ _SPECS: tuple[FieldSpec, ...] = (
         "属性",
         "free-form profile attribute; numbers compare numerically, strings as text",
         NUMBER_OPS,
+    ),
+    FieldSpec(
+        "scenario",
+        FieldKind.SCENARIO,
+        ValueType.STRING,
+        "场景",
+        "the customer is in the scenario now",
+        NO_OPS,
+    ),
+    FieldSpec(
+        "intent",
+        FieldKind.INTENT,
+        ValueType.STRING,
+        "意图",
+        "the bot recognised the intent in the customer's messages (in the window)",
+        NO_OPS,
+        window=True,
     ),
 )
 

@@ -1,0 +1,1 @@
+"""The product catalogue: SKUs with their consumption cycle and the bundles they form."""
