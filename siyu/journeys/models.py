@@ -48,7 +48,9 @@ class CustomerJourney(Base):
     """A customer's current journey stage (since when)."""
 
     __tablename__ = "customer_journeys"
-    __table_args__ = (Index("ix_customer_journeys_stage", "stage"),)
+    # Derived: a merged-away customer's rows stay with its tombstone; the survivor is
+    # recomputed (moving them could collide with the survivor's own rows).
+    __table_args__ = (Index("ix_customer_journeys_stage", "stage"), {"info": {"merge": "skip"}})
 
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"),
                                              primary_key=True)
@@ -62,7 +64,7 @@ class RepurchaseDue(Base):
     shortest (catalogue cycle × quantity). Rebuilt by each recomputation."""
 
     __tablename__ = "repurchase_due"
-    __table_args__ = (Index("ix_repurchase_due_due_at", "due_at"),)
+    __table_args__ = (Index("ix_repurchase_due_due_at", "due_at"), {"info": {"merge": "skip"}})
 
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"),
                                              primary_key=True)
@@ -77,7 +79,8 @@ class CustomerScenario(Base):
     """A customer in a scenario now, since ``entered_at``, with the one-line why."""
 
     __tablename__ = "customer_scenarios"
-    __table_args__ = (Index("ix_customer_scenarios_customer", "customer_id"),)
+    __table_args__ = (Index("ix_customer_scenarios_customer", "customer_id"),
+                      {"info": {"merge": "skip"}})
 
     scenario_id: Mapped[int] = mapped_column(ForeignKey("scenarios.id", ondelete="CASCADE"),
                                              primary_key=True)

@@ -192,6 +192,23 @@ declare("playbook_step_log", link=("customer_id",),
 declare("playbook_tasks", link=("customer_id",),
         note="calls and appointments for staff; the note may quote the person's profile")
 
+# -- catalogue and journeys --------------------------------------------------------------------
+declare("products", holds_personal_data=False, note="the brand's product catalogue")
+declare("journey_stage_rules", holds_personal_data=False, note="the brand's stage rules")
+declare("scenarios", holds_personal_data=False, note="scenario definitions")
+declare("customer_journeys", link=("customer_id",), merge="recompute",
+        note="the current journey stage, recomputed for the survivor after a merge")
+declare("customer_scenarios", link=("customer_id",), merge="recompute",
+        note="active scenarios with their why (may quote a message), recomputed after a merge")
+declare("repurchase_due", link=("customer_id",), merge="recompute",
+        note="when the latest purchase runs out, rebuilt by each recomputation")
+
+# -- phone channel -----------------------------------------------------------------------------
+declare("phone_calls", link=("customer_id",),
+        note="calls with the calling number and the transcript")
+declare("phone_webhook_events", holds_personal_data=False,
+        note="accepted event ids and call ids only, for replay protection")
+
 # -- voice of the customer ---------------------------------------------------------------------
 for _name in ("voc_changes", "voc_factors", "voc_models", "voc_surveys", "voc_questions"):
     declare(_name, holds_personal_data=False, note="survey definitions and feedback models")
