@@ -27,12 +27,14 @@ KEY_PREFIX = "sy_"
 PERMISSIONS: dict[str, frozenset[str]] = {
     # Undoing a merge re-splits a customer's history: administrators only.
     "admin": frozenset({"customers.read", "customers.write", "pii.read", "users.manage",
-                        "merges.undo", "audit.read", "customers.erase",
+                        "merges.undo", "audit.read", "customers.erase", "segments.read",
                         "segments.write", "service.agent", "analytics.read", "kb.write"}),
-    "operator": frozenset({"customers.read", "customers.write", "segments.write",
+    "operator": frozenset({"customers.read", "customers.write", "segments.read",
+                           "segments.write",
                            "analytics.read", "service.agent", "kb.write"}),
     "agent": frozenset({"customers.read", "service.agent"}),
-    "analyst": frozenset({"customers.read", "analytics.read"}),
+    # Analysts read saved segments (人群) but do not create them.
+    "analyst": frozenset({"customers.read", "analytics.read", "segments.read"}),
 }
 
 

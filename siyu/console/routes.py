@@ -29,6 +29,7 @@ from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from siyu import __version__
 from siyu.auth import service as auth_service
@@ -319,6 +320,15 @@ def _install_error_pages(app: FastAPI) -> None:
         assert isinstance(exc, LoginRequired)
         return _redirect(f"/login?next={quote(safe_next(exc.next_path), safe='/')}")
 
+    async def not_found(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        path = request.url.path
+        if exc.status_code == 404 and not path.startswith(("/api/", "/static/")):
+            return error_page(request, 404, "您访问的页面不存在，请检查地址或从导航进入")
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code,
+                            headers=getattr(exc, "headers", None))
+
+    app.add_exception_handler(StarletteHTTPException, not_found)
     app.add_exception_handler(SiyuError, siyu_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(LoginRequired, login_required)

@@ -21,7 +21,7 @@ from siyu.console import pages
 from siyu.console.nav import register_nav
 from siyu.console.panels import customer_panels
 from siyu.console.routes import ConsoleRoute, StaffUser, check_csrf, permitted
-from siyu.customers import identity
+from siyu.customers import identity, timeline
 from siyu.customers import service as customers
 from siyu.customers.errors import CustomerNotFound
 from siyu.errors import InvalidInput
@@ -32,7 +32,8 @@ from siyu.privacy import service as privacy
 
 _HERE = Path(__file__).resolve().parent
 PER_PAGE = 20
-TIMELINE_LIMIT = 100
+TIMELINE_PER_PAGE = 15
+CONFLICTS_PER_PAGE = 10
 LIST_PATH = "/customers"
 
 register_nav("客户", LIST_PATH, "customers.read", order=10)
@@ -113,6 +114,8 @@ def customer_list(
 def customer_detail(
     request: Request,
     customer_id: str,
+    kind: str = Query("", max_length=20, alias="tl"),
+    page: int = Query(1, ge=1, le=100_000),
     user: StaffUser = Depends(permitted("customers.read")),
     session: Session = Depends(get_session, scope="function"),
 ) -> HTMLResponse:
@@ -125,15 +128,32 @@ def customer_detail(
         for i in view["identities"]
     ]
     merges = [{**m, "reason": mask(m["reason"])} for m in view["merges"]]
-    entries = [
-        {**e, "summary": mask(e["summary"]), "data": privacy.Masker(show_pii).deep(e["data"])}
-        for e in customers.timeline(session, view["id"], limit=TIMELINE_LIMIT)
-    ]
+    category = kind if kind in timeline.CATEGORIES else None
+    tl = timeline.timeline_page(session, view["id"], category=category, page=page,
+                                per_page=TIMELINE_PER_PAGE)
+    masker = privacy.Masker(show_pii)
+    entries = [{**e, "summary": mask(e["summary"]),
+                **({"data": masker.deep(e["data"])} if "data" in e else {})}
+               for e in tl.entries]
     privacy.audit_pii_read(session, user, f"customer:{view['id']}",
                            ip=request.client.host if request.client else None)
+    base = f"/customers/{view['id']}"
+
+    def tl_url(cat: str | None, number: int = 1) -> str:
+        query = {k: v for k, v in (("tl", cat), ("page", number if number > 1 else None)) if v}
+        return f"{base}?{urlencode(query)}#timeline" if query else f"{base}#timeline"
+
     return _render(request, user, "customers/detail.html", {
-        "c": view, "identities": identities, "merges": merges, "timeline": entries,
-        "timeline_limit": TIMELINE_LIMIT,
+        "c": view, "identities": identities, "merges": merges,
+        "timeline_days": timeline.by_day(entries, request.app.state.settings.timezone),
+        "timeline_tabs": [{"key": None, "label": "全部", "count": tl.counts["all"],
+                           "url": tl_url(None), "active": category is None}] + [
+            {"key": key, "label": label, "count": tl.counts[key], "url": tl_url(key),
+             "active": category == key} for key, label in timeline.CATEGORIES.items()],
+        "timeline_pager": {"page": tl.page, "pages": tl.pages, "total": tl.total,
+                           "prev_url": tl_url(category, tl.page - 1) if tl.page > 1 else None,
+                           "next_url": tl_url(category, tl.page + 1)
+                           if tl.page < tl.pages else None},
         "can_edit_tags": user.can("customers.write"),
         "can_undo_merge": user.can("merges.undo"),
         "panels": customer_panels(session, view["id"], user.role),
@@ -191,11 +211,16 @@ def undo_merge(
 @router.get("/merges/conflicts")
 def conflict_queue(
     request: Request,
+    page: int = Query(1, ge=1, le=100_000),
     user: StaffUser = Depends(permitted("customers.write")),
     session: Session = Depends(get_session, scope="function"),
 ) -> HTMLResponse:
     show_pii = privacy.sees_pii(user)
-    rows = customers.list_conflicts(session)
+    total = customers.count_conflicts(session)
+    pages_ = max(1, -(-total // CONFLICTS_PER_PAGE))
+    page = min(page, pages_)
+    rows = customers.list_conflicts(session, limit=CONFLICTS_PER_PAGE,
+                                    offset=(page - 1) * CONFLICTS_PER_PAGE)
     cards = customers.customer_cards(
         session, [cid for c in rows for cid in (c["customer_a_id"], c["customer_b_id"])],
         show_pii=show_pii,
@@ -211,7 +236,13 @@ def conflict_queue(
             "value_a": _identity_text(c["conflict_kind"], c["value_a"], show_pii),
             "value_b": _identity_text(c["conflict_kind"], c["value_b"], show_pii),
         })
-    return _render(request, user, "merges/conflicts.html", {"conflicts": items})
+    path = "/merges/conflicts"
+    return _render(request, user, "merges/conflicts.html", {"conflicts": items, "pager": {
+        "page": page, "pages": pages_, "total": total,
+        "first": (page - 1) * CONFLICTS_PER_PAGE + 1 if total else 0,
+        "last": min(page * CONFLICTS_PER_PAGE, total),
+        "prev_url": f"{path}?page={page - 1}" if page > 1 else None,
+        "next_url": f"{path}?page={page + 1}" if page < pages_ else None}})
 
 
 @router.post("/merges/conflicts/{conflict_id}")

@@ -486,16 +486,24 @@ def record_consent(
     session.flush()
 
 
+def count_conflicts(session: Session, *, status: str = "open") -> int:
+    return int(session.scalar(select(func.count()).select_from(MergeConflict)
+                              .where(MergeConflict.status == status)) or 0)
+
+
 def list_conflicts(
-    session: Session, *, status: str = "open", show_pii: bool = True
+    session: Session, *, status: str = "open", show_pii: bool = True,
+    limit: int | None = None, offset: int = 0,
 ) -> list[dict[str, Any]]:
-    """Merge conflicts with the given status; identity values masked unless ``show_pii``."""
+    """Conflicts of ``status``, oldest first; ``limit``/``offset`` cut one page; identity
+    values masked unless ``show_pii``."""
 
     def shown(kind: str, value: str) -> str:
         return value if show_pii else masking.mask_value(kind, value)
 
     rows = session.scalars(
         select(MergeConflict).where(MergeConflict.status == status).order_by(MergeConflict.id)
+        .offset(offset).limit(limit)
     )
     return [
         {"id": c.id, "customer_a_id": c.customer_a_id, "customer_b_id": c.customer_b_id,

@@ -29,7 +29,9 @@ _HERE = Path(__file__).resolve().parent
 PERMISSION = "segments.write"
 SPARK_WIDTH, SPARK_HEIGHT = 160, 36
 
-register_nav("人群", "/segments", PERMISSION, order=30)
+READ_PERMISSION = "segments.read"
+
+register_nav("人群", "/segments", READ_PERMISSION, order=30)
 
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
 
@@ -85,7 +87,7 @@ def sparkline(sizes: list[int], width: int = SPARK_WIDTH, height: int = SPARK_HE
 @router.get("/segments")
 def segment_list(
     request: Request,
-    user: StaffUser = Depends(permitted(PERMISSION)),
+    user: StaffUser = Depends(permitted(READ_PERMISSION)),
     session: Session = Depends(get_session, scope="function"),
 ) -> HTMLResponse:
     items = service.list_segments(session)
@@ -93,7 +95,8 @@ def segment_list(
         sizes = [h["size"] for h in item["history"]]
         item["spark"] = sparkline(sizes)
         item["low"], item["high"] = (min(sizes), max(sizes)) if sizes else (0, 0)
-    return _render(request, user, "segments/list.html", {"segments": items})
+    return _render(request, user, "segments/list.html",
+                   {"segments": items, "can_edit": user.can(PERMISSION)})
 
 
 def _builder_context(name: str = "", rule: str = "", error: SiyuError | None = None

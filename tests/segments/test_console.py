@@ -27,10 +27,19 @@ def test_sparkline_scales_sizes_into_the_box() -> None:
 
 
 @pytest.mark.usefixtures("staff")
-def test_pages_need_segments_permission(login: Login, population: Population) -> None:
+def test_analysts_read_segments_from_their_navigation_but_only_editors_build_them(
+        login: Login, population: Population) -> None:
     client = login("analyst")
-    assert client.get("/segments").status_code == 403
+    page = client.get("/segments")
+    assert page.status_code == 200
+    assert '<a href="/segments" class="active" aria-current="page">人群</a>' in page.text
+    assert 'href="/segments/new"' not in page.text and "只读" in page.text
     assert client.get("/segments/new").status_code == 403
+    assert client.post("/segments/new", data={"name": "x", "rule": "age > 1"}
+                       ).status_code in (400, 403)
+    agent = login("agent")
+    assert agent.get("/segments").status_code == 403
+    assert ">人群</a>" not in agent.get("/customers").text
 
 
 @pytest.mark.usefixtures("staff")
