@@ -45,7 +45,9 @@ def test_agent_finds_customer_by_phone_and_sees_masked_360(
     timeline = page.locator("#timeline li")
     expect(timeline).to_have_count(2)
     expect(timeline.first).to_contain_text("订单 O-1001")
-    expect(timeline.first).to_contain_text("2026-11-22 14:02")
+    # Entries sit under their local day; each shows its time.
+    expect(page.locator("#timeline .tl-day").first).to_contain_text("2026-11-22")
+    expect(timeline.first).to_contain_text("14:02")
     expect(page.locator(".stats")).to_contain_text("¥299.50")
 
     page.screenshot(path=SCREENSHOT, full_page=True)
