@@ -16,14 +16,13 @@ filter on its logger blanks the ``secret`` and ``access_token`` query values.
 
 from __future__ import annotations
 
-import logging
-import re
 from typing import Any
 
 import httpx
 
 from siyu.channels.oa.tokens import SharedTokenStore, credentials_key
 from siyu.errors import SiyuError
+from siyu.kit.redact import redact_http_logs
 
 __all__ = ["OaApiError", "OaClient"]
 
@@ -31,22 +30,9 @@ TOKEN_ERRCODES = frozenset({40001, 40014, 41001, 42001})
 RETRYABLE_ERRCODES = frozenset({-1, 45009, 45011, 50001})
 WINDOW_ERRCODES = {45015: "顾客超过 48 小时未互动或已取消关注，客服消息窗口已关闭",
                    45047: "本窗口内客服消息条数已达上限，需等顾客再次发消息"}
-_SECRET_QUERY = re.compile(r"((?:[?&]secret|access_token)=)[^&\s\"']+")
 
 
-class _RedactSecrets(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if "secret=" in message or "access_token=" in message:
-            record.msg = _SECRET_QUERY.sub(r"\1***", message)
-            record.args = None
-        return True
-
-
-for _name in ("httpx", "httpcore"):
-    _logger = logging.getLogger(_name)
-    if not any(isinstance(f, _RedactSecrets) for f in _logger.filters):
-        _logger.addFilter(_RedactSecrets())
+redact_http_logs()
 
 
 class OaApiError(SiyuError):

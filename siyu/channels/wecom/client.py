@@ -19,8 +19,6 @@ request URLs, so a filter on its logger redacts the two query parameters.
 from __future__ import annotations
 
 import hashlib
-import logging
-import re
 import threading
 import time
 from dataclasses import dataclass
@@ -29,6 +27,7 @@ from typing import Any
 import httpx
 
 from siyu.errors import SiyuError
+from siyu.kit.redact import redact_http_logs
 
 __all__ = ["TOKEN_CACHE", "TokenCache", "WeComApiError", "WeComClient"]
 
@@ -37,24 +36,9 @@ TOKEN_ERRCODES = frozenset({40014, 41001, 42001})
 RETRYABLE_ERRCODES = frozenset({-1, 45009, 45033, 45035, 50001, 95007})
 # Refresh this long before WeCom's stated expiry, so a token never dies mid-request.
 _EXPIRY_MARGIN = 300.0
-_SECRET_QUERY = re.compile(r"((?:corpsecret|access_token)=)[^&\s\"']+")
 
 
-class _RedactSecrets(logging.Filter):
-    """Blank ``corpsecret`` and ``access_token`` query values in log records."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if "corpsecret=" in message or "access_token=" in message:
-            record.msg = _SECRET_QUERY.sub(r"\1***", message)
-            record.args = None
-        return True
-
-
-for _name in ("httpx", "httpcore"):
-    _logger = logging.getLogger(_name)
-    if not any(isinstance(f, _RedactSecrets) for f in _logger.filters):
-        _logger.addFilter(_RedactSecrets())
+redact_http_logs()
 
 
 class WeComApiError(SiyuError):
