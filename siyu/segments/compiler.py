@@ -175,6 +175,11 @@ def _predicate(rule: Rule, ctx: Context) -> ColumnElement[bool]:
         from siyu.segments import journey_sql
 
         return journey_sql.predicate(rule, ctx)
+    if isinstance(rule, nodes.VocLow):
+        from siyu.voc.journey import unhappy_customers
+
+        since = ctx.since(rule.window) if rule.window is not None else None
+        return Customer.id.in_(unhappy_customers(rule.factor, since=since, until=ctx.now))
     return _compare(rule, ctx)
 
 

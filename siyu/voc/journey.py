@@ -14,13 +14,22 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import CompoundSelect, and_, exists, func, or_, select, union
+from sqlalchemy.orm import Session, aliased
+from sqlalchemy.sql.elements import ColumnElement
 
-from siyu.voc.models import Survey, SurveyAnswer, SurveyQuestion, SurveyResponse
+from siyu.voc.models import (
+    FeedbackMention,
+    Survey,
+    SurveyAnswer,
+    SurveyQuestion,
+    SurveyResponse,
+    VocFactor,
+)
 
 OUTCOME_ORDER = ("csat", "nps", "rating")
 
@@ -137,3 +146,64 @@ def journey_map(session: Session, *, change_step: str | None = None,
         out["change"] = {"step": change_step, "date": change_date.isoformat(),
                          "label": change_label, **difference_ci(before, after)}
     return out
+
+
+#: A score at or below this fraction of its scale (0 = the scale's low end) is "low": CSAT ≤ 3
+#: of 1–5, NPS ≤ 6 of 0–10 (a detractor), CES ≤ 3 of 1–7, a factor rating ≤ 2 of 1–5 — the
+#: same cuts as the logistic drivers' "dissatisfied" (siyu.voc.analysis.DISSATISFIED_AT).
+LOW_AT = {"csat": 0.5, "nps": 0.6, "ces": 1 / 3, "rating": 0.25}
+
+
+def _factor_names(column: Any, factor: str) -> ColumnElement[bool]:
+    """``column`` names ``factor`` or a factor below it in the brand's factor tree (the
+    demo tree while none is stored, as :func:`siyu.voc.service.factor_tree` reads it)."""
+    from siyu.voc.text import DEMO_TREE
+
+    child = aliased(VocFactor)
+    stored = select(VocFactor.name).where(or_(
+        VocFactor.name == factor, VocFactor.parent == factor,
+        VocFactor.parent.in_(select(child.name).where(child.parent == factor))))
+    default = [n.name for n in DEMO_TREE.nodes if factor in DEMO_TREE.path(n.name)]
+    return or_(column == factor, column.in_(stored),
+               and_(~exists(select(VocFactor.id)), column.in_(default or [factor])))
+
+
+def _low(kinds: Sequence[str]) -> ColumnElement[bool]:
+    span = SurveyQuestion.scale_max - SurveyQuestion.scale_min
+    return or_(*(and_(SurveyQuestion.kind == k,
+                      SurveyAnswer.value_num - SurveyQuestion.scale_min <= LOW_AT[k] * span)
+                 for k in kinds))
+
+
+def unhappy_customers(factor: str, *, since: dt.datetime | None, until: dt.datetime
+                      ) -> CompoundSelect:
+    """``SELECT customer_id`` of the customers unhappy with ``factor`` between ``since``
+    (None: ever) and ``until`` — what the rule ``voc_low("物流", last 30d)`` reads.
+
+    Unhappy means any of: a negative mention of the factor (or one below it) in their
+    feedback; a low rating of it in a survey; a low CSAT / NPS / CES in a survey whose
+    journey step or touchpoint is ``factor`` (the customers behind a dark moment).
+    """
+    def window(column: Any) -> list[ColumnElement[bool]]:
+        return [column <= until] + ([column >= since] if since is not None else [])
+
+    mentions = select(FeedbackMention.customer_id).where(
+        FeedbackMention.customer_id.is_not(None), FeedbackMention.sentiment < 0,
+        _factor_names(FeedbackMention.factor, factor), *window(FeedbackMention.ts))
+    answered = (select(SurveyResponse.customer_id)
+                .join(SurveyAnswer, SurveyAnswer.response_id == SurveyResponse.id)
+                .join(SurveyQuestion, SurveyQuestion.id == SurveyAnswer.question_id)
+                .join(Survey, Survey.id == SurveyResponse.survey_id)
+                .where(SurveyResponse.customer_id.is_not(None),
+                       SurveyAnswer.value_num.is_not(None),
+                       SurveyQuestion.scale_min.is_not(None),
+                       SurveyQuestion.scale_max.is_not(None),
+                       *window(SurveyResponse.submitted_at)))
+    ratings = answered.where(
+        _low(["rating"]),
+        _factor_names(func.coalesce(SurveyQuestion.factor, SurveyQuestion.key), factor))
+    steps = answered.where(
+        _low(["csat", "nps", "ces"]),
+        or_(Survey.journey_step == factor, SurveyResponse.touchpoint == factor,
+            Survey.touchpoint == factor))
+    return union(mentions, ratings, steps)

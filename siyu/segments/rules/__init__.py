@@ -17,6 +17,7 @@ Text syntax (keywords and field names case-insensitive; precedence ``not`` > ``a
     attr("car_mileage") > 5000       attr("color") = "red"            age >= 30
     journey = "售后"                 scenario("食用周期结束")          days_until_repurchase <= 3
     intent("退货", last 7d)          orders_for_others(last 30d) >= 1  (siyu.journeys)
+    voc_low("物流", last 30d)                                           (siyu.voc)
     not (a or b) and c
 
 Operators ``=  !=  <  <=  >  >=  in (...)  not in (...)  between A and B`` (``==`` and
@@ -40,6 +41,7 @@ JSON form (stable; keys exactly as listed, no others accepted)::
     {"field": "attr", "name": "car_mileage", "cmp": ">", "value": 5000}
     {"field": "scenario", "value": "食用周期结束"}
     {"field": "intent", "value": "return_request", "window": {"last": 7, "unit": "d"}}
+    {"field": "voc_low", "value": "物流", "window": {"last": 30, "unit": "d"}}
 
 ``cmp`` is one of ``= != < <= > >= in "not in" between``. ``window.unit`` is ``h``, ``d``
 or ``w``; a missing window means all time. Integer literals stay JSON integers, decimals
@@ -71,6 +73,7 @@ from siyu.segments.rules.nodes import (
     Scalar,
     Tag,
     Value,
+    VocLow,
     Window,
 )
 from siyu.segments.rules.parser import parse
@@ -102,6 +105,7 @@ __all__ = [
     "Tag",
     "Value",
     "ValueType",
+    "VocLow",
     "Window",
     "describe_zh",
     "from_json",

@@ -28,6 +28,7 @@ from siyu.segments.rules.nodes import (
     Rule,
     Tag,
     Value,
+    VocLow,
     Window,
     WindowUnit,
 )
@@ -58,6 +59,11 @@ def to_json(rule: Rule) -> dict[str, Any]:
         return {"field": "consent", "channel": rule.channel, "purpose": rule.purpose}
     if isinstance(rule, InScenario):
         return {"field": "scenario", "value": rule.name}
+    if isinstance(rule, VocLow):
+        low: dict[str, Any] = {"field": "voc_low", "value": rule.factor}
+        if rule.window is not None:
+            low["window"] = {"last": rule.window.amount, "unit": rule.window.unit}
+        return low
     if isinstance(rule, Intent):
         found: dict[str, Any] = {"field": "intent", "value": rule.intent}
         if rule.window is not None:
@@ -111,6 +117,7 @@ _CONDITION_KEYS: dict[FieldKind, tuple[frozenset[str], frozenset[str]]] = {
     FieldKind.ATTR: (frozenset({"field", "name", "cmp", "value"}), frozenset()),
     FieldKind.SCENARIO: (frozenset({"field", "value"}), frozenset()),
     FieldKind.INTENT: (frozenset({"field", "value"}), frozenset({"window"})),
+    FieldKind.VOC_LOW: (frozenset({"field", "value"}), frozenset({"window"})),
 }
 
 
@@ -194,6 +201,9 @@ def _build(spec: FieldSpec, data: dict[str, Any]) -> Rule:
     if kind is FieldKind.INTENT:
         intent = check_text_arg(data["value"], ("value",), "intent", "意图")
         return Intent(intent, _window(spec, data.get("window")))
+    if kind is FieldKind.VOC_LOW:
+        factor = check_text_arg(data["value"], ("value",), "factor", "体验因素")
+        return VocLow(factor, _window(spec, data.get("window")))
     if kind is FieldKind.CONSENT:
         return Consent(
             check_text_arg(data["channel"], ("channel",), "consent channel", "授权渠道"),

@@ -145,7 +145,18 @@ class Intent:
     window: Window | None = None
 
 
+@dataclass(frozen=True)
+class VocLow:
+    """The customer was unhappy with ``factor`` (a factor-tree node, its subcategories
+    included) in ``window`` (else ever): a negative mention in their feedback, a low
+    rating of it, or a low score in a survey of that journey step (siyu.voc)."""
+
+    factor: str
+    window: Window | None = None
+
+
 Condition: TypeAlias = (
     Compare | Tag | HasIdentity | Consent | EventCount | AttrCompare | InScenario | Intent
+    | VocLow
 )
 Rule: TypeAlias = And | Or | Not | Condition

@@ -15,6 +15,7 @@ get from a parser whose every decision is visible. Grammar (keywords case-insens
                 | "attr" "(" STRING ")" comparison
                 | "scenario" "(" STRING ")"
                 | "intent" "(" STRING ["," window] ")"
+                | "voc_low" "(" STRING ["," window] ")"
                 | FIELD ["(" window ")"] comparison
     window     := "last" DURATION                      -- e.g. 30d, 2w, 12h
     comparison := OP value | "between" value "and" value
@@ -55,6 +56,7 @@ from siyu.segments.rules.nodes import (
     Scalar,
     Tag,
     Value,
+    VocLow,
     Window,
     WindowUnit,
 )
@@ -295,6 +297,14 @@ class _Parser:
                 positions[("window",)] = self.tok.pos
                 intent_window = self.window(spec, positions)
             node = Intent(intent, intent_window)
+        elif kind is FieldKind.VOC_LOW:
+            factor = self.string_arg(("value",), "factor", "体验因素", positions)
+            low_window = None
+            if self.tok.kind is T.COMMA:
+                self.advance()
+                positions[("window",)] = self.tok.pos
+                low_window = self.window(spec, positions)
+            node = VocLow(factor, low_window)
         elif kind is FieldKind.ATTR:
             name = self.string_arg(("name",), "attribute name", "属性名", positions)
             self.expect(T.RPAREN, "after the attribute name", "属性名之后")

@@ -21,6 +21,7 @@ from siyu.segments.rules.nodes import (
     Scalar,
     Tag,
     Value,
+    VocLow,
     Window,
 )
 from siyu.segments.rules.registry import FIELDS, FieldSpec, ValueType
@@ -88,6 +89,9 @@ def to_text(rule: Rule) -> str:
     if isinstance(rule, Intent):
         window = f", last {_window_text(rule.window)}" if rule.window else ""
         return f"intent({literal(rule.intent)}{window})"
+    if isinstance(rule, VocLow):
+        window = f", last {_window_text(rule.window)}" if rule.window else ""
+        return f"voc_low({literal(rule.factor)}{window})"
     if isinstance(rule, EventCount):
         window = f", last {_window_text(rule.window)}" if rule.window else ""
         return f"event({literal(rule.event_type)}{window}) {_comparison_text(rule.cmp, rule.value)}"
@@ -149,6 +153,8 @@ def describe_zh(rule: Rule) -> str:
         return f"处于场景「{rule.name}」"
     if isinstance(rule, Intent):
         return f"{_window_zh(rule.window)}咨询意图「{intent_label_zh(rule.intent)}」"
+    if isinstance(rule, VocLow):
+        return f"{_window_zh(rule.window)}对「{rule.factor}」体验不满"
     if isinstance(rule, EventCount):
         label = f"{_window_zh(rule.window)}「{event_type_zh(rule.event_type)}」事件"
         return label + _comparison_zh(FIELDS["event"], rule.cmp, rule.value)

@@ -32,6 +32,7 @@ class FieldKind(StrEnum):
     ATTR = "attr"  # `attr("name") <cmp> value` -> AttrCompare
     SCENARIO = "scenario"  # `scenario("name")` -> InScenario
     INTENT = "intent"  # `intent("code or label"[, last N<unit>])` -> Intent
+    VOC_LOW = "voc_low"  # `voc_low("factor"[, last N<unit>])` -> VocLow
 
 
 class ValueType(StrEnum):
@@ -279,6 +280,15 @@ _SPECS: tuple[FieldSpec, ...] = (
         ValueType.STRING,
         "意图",
         "the bot recognised the intent in the customer's messages (in the window)",
+        NO_OPS,
+        window=True,
+    ),
+    FieldSpec(
+        "voc_low",
+        FieldKind.VOC_LOW,
+        ValueType.STRING,
+        "体验差评",
+        "the customer was unhappy with the factor or journey step (in the window)",
         NO_OPS,
         window=True,
     ),
