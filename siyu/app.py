@@ -49,7 +49,7 @@ ROUTERS = [customers_api.router, events_api.router, segments_api.router, segment
            channels_api.router, analytics_api.router, analytics_console.router,
            service_api.router, service_console.router, kb_console.router,
            customers_console.router, privacy_api.router, privacy_console.router,
-           playbooks_api.router, voc_api.page_router, voc_console.router,
+           playbooks_api.router, voc_api.page_router, voc_api.router, voc_console.router,
            journeys_api.router]
 # Models documented in the OpenAPI components though routes read them from raw JSON.
 DOCUMENTED_MODELS: list[type[BaseModel]] = [CustomerIn, OrderIn, EventIn]

@@ -509,3 +509,20 @@ def answers_of(session: Session, response_id: int) -> dict[str, Any]:
 def response_count(session: Session, survey_id: int, *, completed: bool = True) -> int:
     return int(session.scalar(select(func.count()).select_from(SurveyResponse).where(
         SurveyResponse.survey_id == survey_id, SurveyResponse.completed.is_(completed))) or 0)
+
+
+def list_responses(session: Session, name: str, *, page: int = 1, per_page: int = 50
+                   ) -> dict[str, Any]:
+    """One page of ``name``'s completed responses, newest first, with their answers."""
+    survey = get_survey(session, name)
+    where = (SurveyResponse.survey_id == survey.id, SurveyResponse.completed.is_(True))
+    total = int(session.scalar(select(func.count()).select_from(SurveyResponse)
+                               .where(*where)) or 0)
+    rows = session.scalars(select(SurveyResponse).where(*where).order_by(
+        SurveyResponse.submitted_at.desc(), SurveyResponse.id.desc())
+        .offset((page - 1) * per_page).limit(per_page)).all()
+    return {"survey": survey.name, "total": total, "page": page, "per_page": per_page,
+            "items": [{"id": r.id, "customer_id": r.customer_id, "external_id": r.external_id,
+                       "source": r.source, "touchpoint": r.touchpoint,
+                       "submitted_at": r.submitted_at.isoformat() if r.submitted_at else None,
+                       "answers": answers_of(session, r.id)} for r in rows]}
