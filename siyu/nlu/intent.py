@@ -109,6 +109,7 @@ class TrainingInfo:
     threshold_source: str = "default"
     train_seconds: float = 0.0
     tail: bool = False
+    word_max: int = 2
 
 
 @dataclass
@@ -119,7 +120,8 @@ class _Featurizer:
 
     @classmethod
     def fit(
-        cls, norm: Sequence[str], toks: Sequence[str], char_max: int, *, tail: bool = False
+        cls, norm: Sequence[str], toks: Sequence[str], char_max: int, *, tail: bool = False,
+        word_max: int = 2,
     ) -> _Featurizer:
         char_vec = TfidfVectorizer(
             analyzer="char_wb", ngram_range=(1, char_max), sublinear_tf=True, lowercase=False
@@ -128,7 +130,7 @@ class _Featurizer:
             tokenizer=_split_space,
             token_pattern=None,
             lowercase=False,
-            ngram_range=(1, 2),
+            ngram_range=(1, word_max),
             sublinear_tf=True,
         )
         char_vec.fit(norm)
@@ -166,7 +168,8 @@ def _prepare(texts: Sequence[str]) -> tuple[list[str], list[str]]:
 
 
 def _count_blocks(
-    norm: Sequence[str], toks: Sequence[str], char_max: int, *, tail: bool = False
+    norm: Sequence[str], toks: Sequence[str], char_max: int, *, tail: bool = False,
+    word_max: int = 2,
 ) -> tuple[Any, Any, np.ndarray, Any, np.ndarray]:
     """Raw n-gram counts of all examples, computed once for the whole cross-validation.
 
@@ -176,7 +179,8 @@ def _count_blocks(
     """
     char_cv = CountVectorizer(analyzer="char_wb", ngram_range=(1, char_max), lowercase=False)
     word_cv = CountVectorizer(
-        tokenizer=_split_space, token_pattern=None, lowercase=False, ngram_range=(1, 2)
+        tokenizer=_split_space, token_pattern=None, lowercase=False,
+        ngram_range=(1, word_max),
     )
     char_counts = char_cv.fit_transform(norm).tocsc()
     word_counts = word_cv.fit_transform(toks).tocsr()
@@ -304,6 +308,7 @@ class IntentClassifier:
         char_max_grid: Sequence[int] = DEFAULT_CHAR_MAX_GRID,
         n_folds: int = 5,
         tail: bool = False,
+        word_max: int = 2,
     ) -> IntentClassifier:
         """Train on ``(text, intent)`` pairs and return the classifier.
 
@@ -348,7 +353,7 @@ class IntentClassifier:
                 warnings.simplefilter("ignore", UserWarning)  # classes smaller than n_folds
                 splits = list(skf.split(np.zeros(len(labels)), y_arr))
             char_counts, word_counts, char_len, tail_counts, tail_len = _count_blocks(
-                norm, toks, max(char_max_grid), tail=tail
+                norm, toks, max(char_max_grid), tail=tail, word_max=word_max
             )
             for tr, te in splits:
                 fold_classes = sorted(set(y_arr[tr]))
@@ -378,7 +383,7 @@ class IntentClassifier:
             threshold, source = float(oos_threshold), "explicit"
 
         char_max, c_best = best
-        featurizer = _Featurizer.fit(norm, toks, char_max, tail=tail)
+        featurizer = _Featurizer.fit(norm, toks, char_max, tail=tail, word_max=word_max)
         model = _fit_svm(featurizer.transform(norm, toks), y_arr, c_best, seed)
         info = TrainingInfo(
             n_examples=len(labels),
@@ -392,6 +397,7 @@ class IntentClassifier:
             threshold_source=source,
             train_seconds=time.perf_counter() - start,
             tail=tail,
+            word_max=word_max,
         )
         return cls(featurizer, model, [str(c) for c in model.classes_], info)
 

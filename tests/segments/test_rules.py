@@ -29,6 +29,7 @@ from siyu.segments.rules import (
     RuleSyntaxError,
     Tag,
     ValueType,
+    VocLow,
     Window,
     describe_zh,
     from_json,
@@ -739,7 +740,7 @@ def test_registry_shape() -> None:
     }  # fmt: skip
     windowed = sorted(name for name, spec in FIELDS.items() if spec.window)
     assert windowed == ["avg_order_value", "event", "intent", "orders", "orders_for_others",
-                        "referrals", "spend"]
+                        "referrals", "spend", "voc_low"]
 
 
 # -- properties ----------------------------------------------------------------------------
@@ -801,6 +802,8 @@ def _conditions(draw: st.DrawFn) -> Rule:
         return InScenario(draw(_text))
     if spec.kind is FieldKind.INTENT:
         return Intent(draw(_text), window)
+    if spec.kind is FieldKind.VOC_LOW:
+        return VocLow(draw(_text), window)
     cmp, value = draw(_comparison(spec.name))
     if spec.kind is FieldKind.EVENT:
         return EventCount(draw(_text), cmp, value, window)
