@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
@@ -115,8 +115,12 @@ def _builder_context(name: str = "", rule: str = "", error: SiyuError | None = N
 def segment_builder(
     request: Request,
     user: StaffUser = Depends(permitted(PERMISSION)),
+    name: str = Query("", max_length=100),
+    rule: str = Query("", max_length=4000),
 ) -> HTMLResponse:
-    return _render(request, user, "segments/new.html", _builder_context())
+    """The builder, optionally prefilled (other pages link here with a rule, e.g. the VOC
+    journey map's "customers behind the darkest moment")."""
+    return _render(request, user, "segments/new.html", _builder_context(name, rule))
 
 
 @router.post("/segments/new")

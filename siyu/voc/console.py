@@ -5,8 +5,10 @@ with a preview of the survey page."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -92,8 +94,13 @@ def dashboard_context(session: Session) -> dict[str, Any]:
 @router.get("/voc")
 def dashboard(request: Request, user: StaffUser = Depends(permitted(READ)),
               session: Session = Depends(get_session)) -> HTMLResponse:
-    return pages.render(request, user, _HERE / "templates", "voc/dashboard.html",
-                        dashboard_context(session))
+    ctx = dashboard_context(session)
+    darkest, ctx["darkest_segment"] = ctx["journey"].get("darkest"), None
+    if darkest and user.can("segments.write"):
+        rule = f"voc_low({json.dumps(darkest, ensure_ascii=False)}, last 30d)"
+        ctx["darkest_segment"] = "/segments/new?" + urlencode(
+            {"name": f"{darkest}不满客户", "rule": rule})
+    return pages.render(request, user, _HERE / "templates", "voc/dashboard.html", ctx)
 
 
 @router.get("/voc/factors/{name}")

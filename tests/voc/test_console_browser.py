@@ -9,8 +9,11 @@ import datetime as dt
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from siyu.customers.models import Customer
+from siyu.segments.models import Segment
 from siyu.voc.demo import seed_demo_voc
 from tests.console.conftest import LiveServer, live_server, sign_in_at  # noqa: F401
 
@@ -20,7 +23,10 @@ pytestmark = pytest.mark.browser
 @pytest.fixture
 def demo_voc(sessions: sessionmaker[Session]) -> None:
     with sessions() as s:
-        seed_demo_voc(s, now=dt.datetime(2026, 12, 2, tzinfo=dt.UTC), responses=900)
+        s.add_all(Customer(name=f"演示客户{i}") for i in range(300))
+        s.flush()
+        # today, so that "last 30d" in the segment test sees the latest month
+        seed_demo_voc(s, now=dt.datetime.now(dt.UTC), responses=900)
         s.commit()
 
 
@@ -50,16 +56,19 @@ def test_dashboard_drill_down_and_darkest_moment(page: Any,
     assert "物流" in subs and "客服" in subs
     page.locator("a.sub-link", has_text="物流").click()
     page.wait_for_url(f"{live_server.url}/voc/factors/%E7%89%A9%E6%B5%81")
-    negative = page.locator(".verbatim[data-sentiment=negative] mark.hl-negative")
-    positive = page.locator(".verbatim[data-sentiment=positive] mark.hl-positive")
-    assert negative.count() >= 1 and positive.count() >= 1
-    assert negative.first.is_visible()
-    assert _background(negative.first) != _background(positive.first)
-    assert _background(negative.first) not in ("rgba(0, 0, 0, 0)", "transparent")
+    assert page.locator(".verbatim mark").count() >= 1  # newest verbatims, highlighted
     page.get_by_role("link", name="负面").click()
     page.wait_for_url(f"{live_server.url}/voc/factors/%E7%89%A9%E6%B5%81?sentiment=negative")
-    assert page.locator("mark.hl-positive").count() == 0
-    assert page.locator("mark.hl-negative").count() >= 5
+    negative = page.locator(".verbatim[data-sentiment=negative] mark.hl-negative")
+    assert negative.count() >= 5 and page.locator("mark.hl-positive").count() == 0
+    assert negative.first.is_visible()
+    red = _background(negative.first)
+    page.get_by_role("link", name="正面").click()
+    page.wait_for_url(f"{live_server.url}/voc/factors/%E7%89%A9%E6%B5%81?sentiment=positive")
+    positive = page.locator(".verbatim[data-sentiment=positive] mark.hl-positive")
+    assert positive.count() >= 1 and page.locator("mark.hl-negative").count() == 0
+    green = _background(positive.first)
+    assert red != green and "rgba(0, 0, 0, 0)" not in (red, green)
 
 
 @pytest.mark.usefixtures("staff", "demo_voc")
@@ -74,3 +83,20 @@ def test_survey_builder_previews_the_survey_page(page: Any,
     body = page.locator("body").inner_text()
     assert "退货体验回访" in body
     assert "您对本次购物满意吗？" in body and "物流速度" in body
+
+
+@pytest.mark.usefixtures("staff", "demo_voc")
+def test_the_customers_behind_the_darkest_moment_become_a_segment(
+        page: Any, live_server: LiveServer, sessions: sessionmaker[Session]) -> None:  # noqa: F811
+    sign_in_at(page, f"{live_server.url}/voc", "operator")
+    page.locator("#darkest-segment").click()
+    page.wait_for_url(f"{live_server.url}/segments/new?**")
+    assert page.locator("#rule").input_value() == 'voc_low("配送", last 30d)'
+    assert page.locator("#segment-name").input_value() == "配送不满客户"
+    page.locator("#save").click()
+    page.wait_for_url(f"{live_server.url}/segments")
+    assert "已保存人群「配送不满客户」" in page.locator("body").inner_text()
+    with sessions() as s:
+        segment = s.scalars(select(Segment)).one()
+        assert segment.name == "配送不满客户"
+        assert segment.size > 0
