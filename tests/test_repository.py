@@ -23,3 +23,19 @@ def test_no_install_secret_or_database_is_committed() -> None:
     offending = [p for p in _tracked_files()
                  if p.endswith((".secret", ".db", ".db-wal", ".db-shm"))]
     assert offending == [], f"generated files committed: {offending}"
+
+
+def test_no_machine_specific_path_is_written_into_the_repository() -> None:
+    offending = []
+    for rel in _tracked_files():
+        path = ROOT / rel
+        if path.suffix in {".png", ".jpg", ".gz", ".zip", ".whl", ".pkl", ".joblib"}:
+            continue
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (UnicodeDecodeError, OSError):
+            continue
+        for marker in ("/work/", "/root/", "/home/"):
+            if marker in text and rel != "tests/test_repository.py":
+                offending.append(f"{rel}: {marker}")
+    assert offending == [], f"machine-specific paths: {offending}"
