@@ -33,6 +33,7 @@ from siyu.kb import console as kb_console
 from siyu.kit.validation import field_errors
 from siyu.kit.web import BodySizeLimit
 from siyu.playbooks import api as playbooks_api
+from siyu.playbooks import console as playbooks_console
 from siyu.privacy import api as privacy_api
 from siyu.privacy import console as privacy_console
 from siyu.segments import api as segments_api
@@ -49,7 +50,8 @@ ROUTERS = [customers_api.router, events_api.router, segments_api.router, segment
            channels_api.router, analytics_api.router, analytics_console.router,
            service_api.router, service_console.router, kb_console.router,
            customers_console.router, privacy_api.router, privacy_console.router,
-           playbooks_api.router, voc_api.page_router, voc_api.router, voc_console.router,
+           playbooks_api.router, playbooks_console.router, voc_api.page_router, voc_api.router,
+           voc_console.router,
            journeys_api.router]
 # Models documented in the OpenAPI components though routes read them from raw JSON.
 DOCUMENTED_MODELS: list[type[BaseModel]] = [CustomerIn, OrderIn, EventIn]

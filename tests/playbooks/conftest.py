@@ -17,6 +17,12 @@ from siyu.customers.models import Consent, Customer, Identity
 from siyu.events.service import ingest
 from siyu.playbooks import engine, service
 from siyu.playbooks.models import PlaybookRun, StepLog
+from tests.console.conftest import (  # noqa: F401  (the console fixtures, for console tests)
+    live_server,
+    login,
+    make_user,
+    staff,
+)
 
 # 2026-03-02 10:00 in Shanghai: inside the default sending hours.
 NOON = dt.datetime(2026, 3, 2, 2, 0, tzinfo=dt.UTC)
