@@ -130,7 +130,8 @@ def _ingest(
         stored = {row[0] for row in select_in(session, _TABLES[kind], ("id",), "id",
                                               list(latest))}
         fresh = [rec for oid, rec in latest.items() if oid not in stored]
-        changed = _update_orders(session, [latest[oid] for oid in stored]) if stored else []
+        changed = (_update_orders(session, [latest[oid] for oid in stored], source)
+                   if stored else [])
         result.updated = len(changed)
         result.duplicates += len(stored) - len(changed)
     else:
@@ -181,9 +182,10 @@ def _status_event_id(order_id: str, version: dt.datetime, status: str) -> str:
     return f"order-status-{digest[:32]}"
 
 
-def _update_orders(session: Session, records: Sequence[OrderIn]) -> list[int]:
+def _update_orders(session: Session, records: Sequence[OrderIn], source: str) -> list[int]:
     """Apply the records that are newer than the stored orders; returns the customer ids of
-    the orders that changed (one per changed order)."""
+    the orders that changed (one per changed order). The ``order_status_changed`` events go
+    to the row hooks like ingested events (playbook triggers)."""
     table = _TABLES["orders"]
     stored = {row.id: row for row in session.execute(
         select(table.c.id, table.c.customer_id, table.c.ts, table.c.updated_at,
@@ -218,6 +220,7 @@ def _update_orders(session: Session, records: Sequence[OrderIn]) -> list[int]:
             updates, execution_options={"synchronize_session": False})
     if events:
         bulk_insert(session, _TABLES["events"], events)
+        hooks.run_after_rows(session, "events", events, source)
     return customers
 
 

@@ -43,6 +43,7 @@ from siyu.catalog.models import Product
 from siyu.customers import service as customers
 from siyu.customers.errors import CustomerNotFound
 from siyu.customers.models import Customer
+from siyu.events.hooks import run_after_rows
 from siyu.events.models import Event, Order
 from siyu.events.purchases import PURCHASE_STATUSES, is_purchase
 from siyu.journeys import defaults, definitions
@@ -400,6 +401,8 @@ def _write_events(session: Session, items: Sequence[tuple[int, str, dict[str, An
              "channel": None, "properties": props} for cid, kind, props in items]
     for start in range(0, len(rows), _CHUNK):
         bulk_insert(session, Event.__table__, rows[start:start + _CHUNK])  # type: ignore[arg-type]
+    # Other domains react to scenarios entered and left (playbook triggers), as to ingest.
+    run_after_rows(session, "events", rows, "journeys")
 
 
 # -- why: the evidence behind a scenario, in one line --------------------------------------

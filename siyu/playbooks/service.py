@@ -299,11 +299,11 @@ def _past_entries(session: Session, spec: dict[str, Any], *, since: dt.datetime,
     trigger = spec["trigger"]
     kind, value = trigger["kind"], trigger.get("value")
     entries: list[engine.Entry] = []
-    if kind in ("event", "scenario", "order_status"):
+    if kind in ("event", "scenario", "scenario_left", "order_status"):
         typ = {"event": value, "scenario": "scenario_entered",
-               "order_status": "order_status_changed"}[kind]
+               "scenario_left": "scenario_exited", "order_status": "order_status_changed"}[kind]
         for cid, ts, t, props, eid in events.recent_events(session, typ, since, limit=limit):
-            if kind == "scenario" and props.get("scenario") != value:
+            if kind in ("scenario", "scenario_left") and props.get("scenario") != value:
                 continue
             if kind == "order_status" and props.get("to") != value:
                 continue

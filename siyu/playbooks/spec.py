@@ -25,8 +25,8 @@ from siyu.playbooks.templates import TemplateProblem, check_template
 STATUSES = ("draft", "active", "paused")
 CHANNELS = ("email", "sms", "wecom", "wecom_mass", "webchat", "oa")
 PURPOSES = ("marketing", "service")
-TRIGGER_KINDS = ("order_status", "event", "scenario", "segment_entered", "segment_left",
-                 "schedule", "inactive_days", "date")
+TRIGGER_KINDS = ("order_status", "event", "scenario", "scenario_left", "segment_entered",
+                 "segment_left", "schedule", "inactive_days", "date")
 STEP_KINDS = ("send", "wait", "branch", "task", "wait_for", "tag", "points", "webhook")
 TASK_KINDS = ("call", "chat", "appointment")
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")

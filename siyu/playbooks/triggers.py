@@ -2,9 +2,11 @@
 domain) and the clock (schedules, inactivity, dates).
 
 * ``{event: TYPE}``: an event of that type; ``{scenario: X}``: a ``scenario_entered`` event
-  with ``properties.scenario == X`` (the journeys' contract); ``{order_status: S}``: an
-  ``order_status_changed`` event with ``properties.to == S``, and for ``paid`` also a new
-  order stored as paid.
+  with ``properties.scenario == X`` (the journeys' contract; their recomputation passes the
+  events it writes to the row hooks), ``{scenario_left: X}`` a ``scenario_exited`` one;
+  ``{order_status: S}``: an ``order_status_changed`` event with ``properties.to == S`` (an
+  order updated by a later version writes one), and for ``paid`` also a new order stored as
+  paid.
 * A record of a file import (source ``import``), or one whose time is older than
   ``SIYU_PLAYBOOK_MAX_EVENT_AGE_HOURS``, is history: it never fires a trigger.
 * The same records also wake runs waiting for them (``wait_for``).
@@ -35,6 +37,8 @@ def _keys_of(kind: str, row: dict[str, Any]) -> list[tuple[str, str]]:
     keys = [("event", typ)]
     if typ == "scenario_entered" and props.get("scenario"):
         keys.append(("scenario", str(props["scenario"])))
+    if typ == "scenario_exited" and props.get("scenario"):
+        keys.append(("scenario_left", str(props["scenario"])))
     if typ == "order_status_changed" and props.get("to"):
         keys.append(("order_status", str(props["to"])))
     return keys
