@@ -30,6 +30,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from siyu.customers.models import Customer, Identity
 from siyu.db import UTCDateTime, utcnow
 from siyu.jobs import service as jobs
+from siyu.segments import hooks
 from siyu.segments.compiler import compile_rule, count_statement, rule_conditions
 from siyu.segments.errors import InvalidRule, InvalidSegment, SegmentExists, SegmentNotFound
 from siyu.segments.models import Segment, SegmentChange, SegmentMember, SegmentSnapshot
@@ -292,6 +293,12 @@ def refresh_segment(session: Session, segment_id: int, *, now: dt.datetime,
     session.add(SegmentSnapshot(segment_id=segment.id, at=now, size=size, entered=n_entered,
                                 left=n_left))
     session.flush()
+    if (n_entered or n_left) and hooks.has_hooks():
+        changes = session.execute(select(SegmentChange.customer_id, SegmentChange.kind).where(
+            SegmentChange.segment_id == segment.id, SegmentChange.id > before)).all()
+        hooks.run_after_refresh(session, segment.name,
+                                [c for c, k in changes if k == "entered"],
+                                [c for c, k in changes if k == "left"], now)
     return RefreshResult(segment.id, segment.name, size, n_entered, n_left)
 
 

@@ -86,3 +86,35 @@ def test_scenarios_entered_and_left_in_the_journeys_recomputation_fire(
     tasks = service.open_tasks(db, customer_id=cid)
     assert [t["note"] for t in tasks] == ["回访 孙丽"]
     assert not service.open_tasks(db, customer_id=other)
+
+
+SEGMENT = """\
+name: 入群欢迎
+status: active
+trigger: {segment_entered: 金卡}
+steps:
+  - send: {channel: email, purpose: service, subject: "升级", template: "{{ customer.name }}升级啦"}
+"""
+
+
+def test_a_segment_refresh_fires_entered_and_left(db: Session, clock: Clock) -> None:
+    from siyu.segments import service as segments
+
+    apply(db, SEGMENT)
+    apply(db, SEGMENT.replace("入群欢迎", "离群回访").replace("segment_entered", "segment_left"),
+          file="left.yaml")
+    gold = make_customer(db, name="吴刚")
+    make_customer(db, name="郑爽")
+    customers.set_tag_many(db, [gold], "金卡", present=True, source="test")
+    segment = segments.create_segment(db, "金卡", 'tag("金卡")', created_by="t", now=clock())
+    tick(db, clock)
+    assert [(r.customer_id, r.status) for r in runs(db)] == [(gold, "done")]
+    assert [d.content["text"] for d in outbox_rows(db)] == ["吴刚升级啦"]
+    segments.refresh_segment(db, segment.id, now=clock())  # no change: nothing new
+    assert len(runs(db)) == 1
+    customers.set_tag_many(db, [gold], "金卡", present=False)
+    clock.advance(hours=2)
+    segments.refresh_segment(db, segment.id, now=clock())
+    tick(db, clock)
+    assert [d.content["text"] for d in outbox_rows(db)] == ["吴刚升级啦", "吴刚升级啦"]
+    assert {service.get(db, "离群回访").id} == {r.playbook_id for r in runs(db)[1:]}
