@@ -22,7 +22,7 @@ from siyu.console.nav import register_nav
 from siyu.console.panels import register_customer_panel
 from siyu.console.routes import ConsoleRoute, StaffUser, check_csrf, permitted
 from siyu.db import utcnow
-from siyu.kit import charts
+from siyu.kit import charts, labels
 from siyu.kit.web import get_session
 
 _HERE = Path(__file__).resolve().parent
@@ -39,10 +39,10 @@ router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
 def dashboard_charts(data: dict[str, Any], ltv: dict[str, Any]) -> dict[str, Any]:
     """The dashboard's charts as SVG markup, from the summary and LTV/CAC reports."""
     months = data["transitions"]["months"]
-    series = [charts.Series(label, data["transitions"]["series"][stage])
-              for stage, label in (("growth", "成长期"), ("maturity", "成熟期"),
-                                   ("decline", "衰退期"), ("churned", "流失"),
-                                   ("reactivated", "回流"), ("acquisition", "获取期"))]
+    series = [charts.Series(labels.label(stage, "lifecycle"),
+                            data["transitions"]["series"][stage])
+              for stage in ("growth", "maturity", "decline", "churned", "reactivated",
+                            "acquisition")]
     with_cac = [c for c in ltv["channels"] if c["ltv_cac"] is not None]
     fans = data["true_fans"]
     return {
@@ -93,5 +93,5 @@ def recompute(
 ) -> RedirectResponse:
     service.request_recompute(session)
     request.session["flash"] = {"kind": "ok",
-                                "text": "已提交重新计算,后台完成后刷新本页即可看到最新数据"}
+                                "text": "已提交重新计算，后台完成后刷新本页即可看到最新数据"}
     return RedirectResponse("/dashboard", status_code=303)

@@ -21,6 +21,7 @@ from numpy.typing import NDArray
 from siyu.analytics import clv as clv_math
 from siyu.analytics.config import RfmConfig, ScoringConfig
 from siyu.analytics.timeutil import EPOCH
+from siyu.kit import labels
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -30,12 +31,7 @@ LIFECYCLE_STAGES: tuple[str, ...] = (
     "acquisition", "growth", "maturity", "decline", "churned", "reactivated")
 AUDIENCE_TYPES: tuple[str, ...] = (
     "ideal", "influencer", "seed", "pioneer", "follower", "potential", "mainstream")
-LABELS_ZH: dict[str, str] = {
-    "acquisition": "获取期", "growth": "成长期", "maturity": "成熟期", "decline": "衰退期",
-    "churned": "流失", "reactivated": "回流",
-    "mainstream": "主流人群", "pioneer": "先锋人群", "seed": "种子人群", "potential": "潜在人群",
-    "influencer": "影响人群", "follower": "追随人群", "ideal": "理想人群",
-}
+LABELS_ZH: dict[str, str] = {**dict(labels.LIFECYCLE), **dict(labels.AUDIENCES)}
 
 
 @dataclass
@@ -327,8 +323,8 @@ def explain(facts: Facts, s: Scores, config: ScoringConfig, *, recency: FloatArr
     lc, fc, ac = config.lifecycle, config.fan, config.audience
     tiers = {t: _escaped(t if t is not None else "未分层") for t in set(s.rfm_tier)}
     decline, churned = f"{lc.decline_ratio:g}", f"{lc.churned_ratio:g}"
-    fan_short = f"(铁粉需三项都有且 ≥ {fc.true_fan_min_score:g})"
-    no_model = "尚未拟合 CLV 模型(运行 siyu clv fit)" if not has_model else "尚无购买,无法估计"
+    fan_short = f"（铁粉需三项都有且 ≥ {fc.true_fan_min_score:g}）"
+    no_model = "尚未拟合 CLV 模型（运行 siyu clv fit）" if not has_model else "尚无购买，无法估计"
     columns: list[list[Any]] = [
         facts.purchase_days.tolist(), facts.orders_count.tolist(), facts.spend.tolist(),
         recency.tolist(), cycle.tolist(), gap.tolist(), cycle_before.tolist(),
@@ -348,26 +344,26 @@ def explain(facts: Facts, s: Scores, config: ScoringConfig, *, recency: FloatArr
         tier_text = tiers[tier]
         if k:
             money = _money(spend)
-            rfm = (f"{rec:.0f} 天前购买(R{r})、{orders} 笔订单(F{f})、"
-                   f"消费 {money}(M{m}),总分 {total} → {tier_text}")
-            value_why = f"消费 {money},不低于 {va:.0f}% 的购买客户"
+            rfm = (f"{rec:.0f} 天前购买（R{r}）、{orders} 笔订单（F{f}）、"
+                   f"消费 {money}（M{m}），总分 {total} → {tier_text}")
+            value_why = f"消费 {money}，不低于 {va:.0f}% 的购买客户"
         else:
             rfm = f"尚无购买 → {tier_text}"
-            value_why = "尚无消费,价值资产为 0"
+            value_why = "尚无消费，价值资产为 0"
         if stage == 0:
-            why = f"首单在 {ten:.0f} 天内,新客获取期" if k else "尚无购买,处于获取期"
+            why = f"首单在 {ten:.0f} 天内，新客获取期" if k else "尚无购买，处于获取期"
         elif stage == 1:
-            why = f"{k} 个购买日,距上次 {rec:.0f} 天(周期 {cyc:.0f} 天)内 → 成长期"
+            why = f"{k} 个购买日，距上次 {rec:.0f} 天（周期 {cyc:.0f} 天）内 → 成长期"
         elif stage == 2:
-            why = f"{k} 个购买日、首购至今 {ten:.0f} 天,节奏稳定 → 成熟期"
+            why = f"{k} 个购买日、首购至今 {ten:.0f} 天，节奏稳定 → 成熟期"
         elif stage == 3:
-            why = f"{rec:.0f} 天未购买,超过自身购买周期 {cyc:.0f} 天的 {decline} 倍 → 衰退"
+            why = f"{rec:.0f} 天未购买，超过自身购买周期 {cyc:.0f} 天的 {decline} 倍 → 衰退"
         elif stage == 4:
-            why = f"{rec:.0f} 天未购买,超过自身购买周期 {cyc:.0f} 天的 {churned} 倍 → 流失"
+            why = f"{rec:.0f} 天未购买，超过自身购买周期 {cyc:.0f} 天的 {churned} 倍 → 流失"
         else:
-            why = f"沉寂 {gp:.0f} 天(周期 {cyc_b:.0f} 天)后再次购买 → 回流"
+            why = f"沉寂 {gp:.0f} 天（周期 {cyc_b:.0f} 天）后再次购买 → 回流"
         if value == value:  # not NaN
-            clv_why = (f"存活概率 {alive:.0%},未来 {horizon_months} 个月预计购买 {exp:.1f} 次,"
+            clv_why = (f"存活概率 {alive:.0%}，未来 {horizon_months} 个月预计购买 {exp:.1f} 次，"
                        f"折现价值 {_money(value)}")
             retention_tail = f" × 存活概率 {alive:.0%}"
         else:
@@ -382,16 +378,16 @@ def explain(facts: Facts, s: Scores, config: ScoringConfig, *, recency: FloatArr
         elif audience == 3:
             aud = "在品牌早期就已首购 → 先锋人群"
         elif audience == 4:
-            aud = f"经推荐而来,购买 {k} 天 → 追随人群"
+            aud = f"经推荐而来，购买 {k} 天 → 追随人群"
         elif audience == 5:
-            aud = "尚未购买,有待培养 → 潜在人群"
+            aud = "尚未购买，有待培养 → 潜在人群"
         else:
             aud = "常规购买客户 → 主流人群"
-        ratings = f"({n_ratings} 次评价)" if n_ratings else "(无评价,按中性计)"
+        ratings = f"（{n_ratings} 次评价）" if n_ratings else "（无评价，按中性计）"
         append(
             f'{{"rfm":"{rfm}","lifecycle":"{why}","clv":"{clv_why}",'
             f'"fan":"复购 {rep:.0f}、推荐 {recm:.0f}、包容反馈 {tol:.0f} → 铁粉指数 {fan:.1f}'
-            f'{",是铁粉" if true_fan else fan_short}","audience":"{aud}",'
+            f'{"，是铁粉" if true_fan else fan_short}","audience":"{aud}",'
             f'"value_asset":"{value_why}",'
             f'"brand_asset":"满意度 {sat:.0f}{ratings} 与忠诚度 {fan:.0f} 的平均 → {ba:.0f}",'
             f'"retention_asset":"复购 {rep:.0f} 与关系时长 {ten:.0f} 天的平均'

@@ -38,6 +38,7 @@ from siyu.auth.errors import LoginFailed, RoleForbidden
 from siyu.config import Settings
 from siyu.console.nav import nav_for
 from siyu.errors import Forbidden, SiyuError
+from siyu.kit import labels
 from siyu.kit.timeutil import local
 from siyu.kit.web import get_session
 
@@ -46,24 +47,8 @@ PER_PAGE = 20
 TIMELINE_LIMIT = 100
 HOME = "/customers"
 
-LABELS: dict[str, str] = {
-    # roles
-    "admin": "管理员", "operator": "运营", "agent": "客服", "analyst": "分析师",
-    # identity kinds
-    "phone": "手机号", "email": "邮箱", "wecom_userid": "企微成员",
-    "wecom_external_userid": "企微外部联系人", "wechat_openid": "公众号 OpenID",
-    "wechat_unionid": "微信 UnionID", "app_user_id": "App 用户", "external_id": "品牌客户号",
-    # genders and statuses
-    "male": "男", "female": "女", "unknown": "未知", "active": "正常", "merged": "已合并",
-    # timeline entry kinds
-    "order": "订单", "event": "事件", "merge": "合并",
-    # channels
-    "wecom": "企业微信", "wechat": "微信", "sms": "短信", "app": "App", "web": "网站",
-    "miniprogram": "小程序", "official_account": "公众号", "store": "门店",
-    "tmall": "天猫", "jd": "京东", "douyin": "抖音",
-    # consent purposes
-    "marketing": "营销", "service": "服务", "survey": "调研",
-}
+LABELS = labels.ALL
+"""Display names for the ``label`` filter (one table: :mod:`siyu.kit.labels`)."""
 
 
 # -- errors and the signed-in user -----------------------------------------------------------
@@ -186,7 +171,10 @@ def _make_templates(settings: Settings) -> Jinja2Templates:
     tz_name = settings.timezone
     env.filters["localtime"] = lambda value: _format_time(value, tz_name)
     env.filters["money"] = _format_money
-    env.filters["label"] = lambda value: LABELS.get(str(value), value) if value else "—"
+    env.filters["label"] = lambda value, table=None: (
+        labels.label(str(value), table) if value else "—")
+    env.filters["attr_value"] = labels.attribute_value
+    env.filters["source_label"] = labels.source
     env.globals["static"] = lambda name: f"/static/console/{name}?v={__version__}"
     return Jinja2Templates(env=env)
 

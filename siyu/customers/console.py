@@ -127,7 +127,8 @@ def customer_detail(
          if show_pii and i["kind"] == "phone" else i["value"]}
         for i in view["identities"]
     ]
-    merges = [{**m, "reason": mask(m["reason"])} for m in view["merges"]]
+    merges = [{**m, "reason": mask(m["reason"]), "reason_label": mask(m["reason_label"])}
+              for m in view["merges"]]
     category = kind if kind in timeline.CATEGORIES else None
     tl = timeline.timeline_page(session, view["id"], category=category, page=page,
                                 per_page=TIMELINE_PER_PAGE)

@@ -35,7 +35,7 @@ from siyu.errors import InvalidInput
 from siyu.events.labels import event_type_zh, order_status_zh
 from siyu.events.models import Event, Order
 from siyu.events.purchases import purchase_stats
-from siyu.kit import masking
+from siyu.kit import labels, masking
 from siyu.kit.paging import page_window
 from siyu.kit.validation import BatchValidator, RecordError, check_records, validation_context
 
@@ -208,8 +208,9 @@ def current_consents(session: Session, customer_id: int) -> list[dict[str, Any]]
     for row in rows:
         latest[(row.channel, row.purpose)] = row
     return [
-        {"channel": c.channel, "purpose": c.purpose, "granted": c.granted,
-         "at": c.at.isoformat(), "source": c.source}
+        {"channel": c.channel, "channel_label": labels.label(c.channel, "channel"),
+         "purpose": c.purpose, "purpose_label": labels.label(c.purpose, "purpose"),
+         "granted": c.granted, "at": c.at.isoformat(), "source": c.source}
         for c in latest.values()
     ]
 
@@ -311,7 +312,9 @@ def get_customer_360(
         "referrals": {"referred_count": referred or 0, "referred_by": referrer},
         "merges": [
             {"id": m.id, "kept_id": m.kept_id, "merged_id": m.merged_id, "reason": m.reason,
+             "reason_label": labels.merge_reason(m.reason),
              "at": m.created_at.isoformat(), "actor": m.actor,
+             "actor_label": labels.label(m.actor),
              "undone_at": m.undone_at.isoformat() if m.undone_at else None,
              "moved": {k: len(v["rows"]) for k, v in m.moved.items() if k != "_dropped"}}
             for m in merges

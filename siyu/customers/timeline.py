@@ -21,6 +21,7 @@ from siyu.customers.identity import canonical_customer_id
 from siyu.customers.models import Merge
 from siyu.events.labels import event_type_zh, order_status_zh
 from siyu.events.models import Event, Order
+from siyu.kit import labels
 from siyu.kit.timeutil import local
 
 ORDERS, SERVICE, MARKETING, SYSTEM = "orders", "service", "marketing", "system"
@@ -112,7 +113,7 @@ def timeline_page(session: Session, customer_id: int, *, category: str | None = 
             entries.append({"kind": "merge", "category": SYSTEM, "at": merge.created_at,
                             "id": str(merge.id), "title": "合并",
                             "summary": f"合并客户 #{merge.merged_id} → #{merge.kept_id}："
-                                       f"{merge.reason}",
+                                       f"{labels.merge_reason(merge.reason)}",
                             "channel": None})
     entries.sort(key=lambda e: _aware(e["at"]), reverse=True)
     return TimelinePage(entries[(page - 1) * per_page:need], total, page, pages, counts)

@@ -158,6 +158,12 @@ def read_file(path: str | Path) -> bytes:
 # -- training and evaluation ---------------------------------------------------------------
 
 
+def intent_titles(session: Session) -> dict[str, str]:
+    """Each intent's display name (its title) by code, for pages and reports."""
+    return {name: title for name, title in session.execute(
+        select(Intent.name, Intent.title)) if title}
+
+
 def examples(session: Session) -> list[tuple[str, str]]:
     return [(t, n) for t, n in session.execute(
         select(IntentExample.text, Intent.name).join(Intent, Intent.id == IntentExample.intent_id)

@@ -12,6 +12,8 @@ from sqlalchemy.orm import Session
 
 from siyu.auth.models import User
 from siyu.db import utcnow
+from siyu.kb import service as kb
+from siyu.kit import labels
 from siyu.service.models import Conversation, CsatAnswer
 
 
@@ -41,6 +43,7 @@ def summary(session: Session, *, days: int = 30, now: dt.datetime | None = None
                        for k, v in buckets.items()), key=lambda d: -d["answers"])
 
     scores = [r.score for r in csat_rows]
+    titles = {**dict(labels.INTENTS), **kb.intent_titles(session)}
     return {
         "days": days,
         "conversations": total,
@@ -54,5 +57,6 @@ def summary(session: Session, *, days: int = 30, now: dt.datetime | None = None
         "csat_answers": len(scores),
         "csat_by_agent": group(lambda r: r.display_name or ("机器人" if r.handled_by == "bot"
                                                               else "未分配")),
-        "csat_by_intent": group(lambda r: r.intent or "未识别"),
+        "csat_by_intent": group(lambda r: titles.get(r.intent, r.intent) if r.intent
+                                else "未识别"),
     }

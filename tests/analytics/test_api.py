@@ -56,7 +56,7 @@ def test_customer_scores_with_explanations(client: TestClient, scored: int) -> N
     assert body["lifecycle_zh"] == "成长期"
     assert set(body["explanations"]) == {"rfm", "lifecycle", "clv", "fan", "audience",
                                          "value_asset", "brand_asset", "retention_asset"}
-    assert body["explanations"]["rfm"] == ("10 天前购买(R1)、2 笔订单(F1)、消费 ¥400(M1),"
+    assert body["explanations"]["rfm"] == ("10 天前购买（R1）、2 笔订单（F1）、消费 ¥400（M1），"
                                            "总分 3 → 粉丝")
 
 

@@ -103,7 +103,7 @@ def test_rfm_scores_of_customers_and_non_buyers() -> None:
     assert s.rfm_m[:5].tolist() == [1, 2, 3, 4, 5]
     assert s.rfm_score[:5].tolist() == [3, 6, 9, 12, 15]
     assert s.rfm_tier == ["粉丝", "粉丝", "会员", "VIP", "VIP", "粉丝"]
-    assert s.explanation(4)["rfm"] == ("2 天前购买(R5)、5 笔订单(F5)、消费 ¥1,600(M5),"
+    assert s.explanation(4)["rfm"] == ("2 天前购买（R5）、5 笔订单（F5）、消费 ¥1,600（M5），"
                                         "总分 15 → VIP")
     assert s.explanation(5)["rfm"] == "尚无购买 → 粉丝"
 
@@ -134,7 +134,7 @@ def test_lifecycle_uses_the_customers_own_rhythm() -> None:
     s = scoring.compute(facts({"days": [-70, -60, -50]}, {"days": [-170, -110, -50]}),
                         ScoringConfig(lifecycle=LC), today=TODAY)
     assert s.lifecycle == ["decline", "growth"]
-    assert s.explanation(0)["lifecycle"] == "50 天未购买,超过自身购买周期 10 天的 1.5 倍 → 衰退"
+    assert s.explanation(0)["lifecycle"] == "50 天未购买，超过自身购买周期 10 天的 1.5 倍 → 衰退"
 
 
 def test_default_cycle_is_the_median_of_repeat_buyers() -> None:
@@ -165,7 +165,7 @@ def test_fan_score_parts_ordering_and_true_fan() -> None:
     assert s.fan_score.tolist() == [0.0, 13.3, 28.3, 86.5, 100.0]
     assert s.is_true_fan.tolist() == [False, False, False, True, True]
     assert np.all(np.diff(s.fan_score) > 0)
-    assert s.explanation(3)["fan"] == "复购 100、推荐 80、包容反馈 75 → 铁粉指数 86.5,是铁粉"
+    assert s.explanation(3)["fan"] == "复购 100、推荐 80、包容反馈 75 → 铁粉指数 86.5，是铁粉"
 
 
 def test_true_fan_needs_all_three_criteria() -> None:
@@ -227,7 +227,7 @@ def test_clv_scores_come_from_the_model() -> None:
     assert 0 < s.p_alive[0] < 1 and s.expected_purchases[0] > 0 and s.clv[0] > 0
     assert np.isnan(s.clv[1]) and np.isnan(s.p_alive[1])
     assert s.explanation(0)["clv"].startswith(f"存活概率 {expected_alive:.0%}")
-    assert s.explanation(1)["clv"] == "尚无购买,无法估计"
+    assert s.explanation(1)["clv"] == "尚无购买，无法估计"
 
 
 # -- days and configuration ---------------------------------------------------------------------
@@ -278,5 +278,5 @@ def test_explanations_are_valid_json_even_with_odd_tier_names() -> None:
     s = scoring.compute(data, cfg, today=TODAY)
     texts = s.explanations
     assert [set(json.loads(t)) for t in texts] == [set(scoring.EXPLANATION_KEYS)] * 3
-    assert json.loads(texts[0])["rfm"].endswith('消费 ¥1,234,568(M3),总分 5 → "金"\\卡')
+    assert json.loads(texts[0])["rfm"].endswith('消费 ¥1,234,568（M3），总分 5 → "金"\\卡')
     assert "消费 ¥12.50" in s.explanation(1)["value_asset"]

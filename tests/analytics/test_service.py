@@ -73,7 +73,7 @@ def test_recompute_reads_purchases_in_the_brands_days(
     assert a.explanations["rfm"].startswith("10 天前购买")
     # A: purchase days -40, -20, -10 -> cycle 15, 10 days ago: growth (3 days, tenure 40).
     assert a.lifecycle == "growth"
-    assert a.explanations["lifecycle"] == "3 个购买日,距上次 10 天(周期 15 天)内 → 成长期"
+    assert a.explanations["lifecycle"] == "3 个购买日，距上次 10 天（周期 15 天）内 → 成长期"
     assert b.lifecycle == "acquisition" and c.lifecycle == "acquisition"
     assert c.rfm_score is None and c.rfm_tier == "粉丝" and c.orders_count == 0
     assert c.last_active_at == dt.datetime.fromisoformat(at(1)).astimezone(dt.UTC)
@@ -82,7 +82,7 @@ def test_recompute_reads_purchases_in_the_brands_days(
     # 0.3 x 25 = 7.5; brand asset (80 + 7.5) / 2 = 43.75.
     assert b.fan_score == 7.5 and b.brand_asset == 43.8
     assert a.p_alive is None and a.clv is None
-    assert a.explanations["clv"] == "尚未拟合 CLV 模型(运行 siyu clv fit)"
+    assert a.explanations["clv"] == "尚未拟合 CLV 模型（运行 siyu clv fit）"
 
 
 def test_scores_as_of_an_earlier_moment_ignore_later_orders(
