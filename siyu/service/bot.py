@@ -24,6 +24,7 @@ from siyu.db import utcnow
 from siyu.events.labels import event_type_zh
 from siyu.journeys import schedule as journeys
 from siyu.kb import service as kb
+from siyu.kit.labels import label
 from siyu.service import service as desk
 from siyu.service.context import CustomerContext, incident_sentence, load_context
 from siyu.service.models import BotDecision, Conversation, Message
@@ -43,6 +44,14 @@ GREETING_INTENTS = ("greeting",)
 CLARIFY_MIN_TOTAL = 0.55
 CLARIFY_MIN_SECOND = 0.15
 NO_CLARIFY = ("greeting", "thanks", "goodbye", "ask_for_person")
+# Which intents each incident bears on: asked about on any turn of the conversation, an
+# incident not yet addressed is answered first (a late parcel before the order list).
+BEARS_ON: dict[str, frozenset[str]] = {
+    "delivery_delayed": frozenset({"order_status", "delivery_delay", "delivery_time"}),
+    "payment_failed": frozenset({"payment_help", "order_status"}),
+    "after_sales_request": frozenset({"refund_progress", "return_request", "exchange_request",
+                                      "damaged_item"}),
+}
 UNSURE = "抱歉，这个问题我还不太会回答，已经为您转接人工客服，请稍候～"
 IN_QUEUE = "您已在排队等待人工客服，当前排在第 {position} 位，客服接入后会第一时间回复您，请稍候～"
 
@@ -64,6 +73,17 @@ class Outcome:
 def _first_bot_turn(session: Session, conv: Conversation) -> bool:
     return not session.scalar(select(func.count()).select_from(Message).where(
         Message.conversation_id == conv.id, Message.sender == "bot"))
+
+
+def _addressed_incidents(session: Session, conv: Conversation) -> set[str]:
+    """The incident types an earlier bot reply in this conversation already addressed."""
+    done: set[str] = set()
+    for steps in session.scalars(select(BotDecision.steps).where(
+            BotDecision.conversation_id == conv.id)):
+        for step in steps or []:
+            if step.get("step") == "context" and step.get("addressed"):
+                done.add(str(step.get("incident")))
+    return done
 
 
 def _order_status(ctx: CustomerContext) -> str:
@@ -144,7 +164,8 @@ def _answer_intent(ctx: CustomerContext, info: kb.IntentInfo, out: Outcome, why:
         return True
     if info.action in ACTIONS:
         out.replies.append(ACTIONS[info.action](ctx))
-        out.action, out.reason = "action", f"意图「{info.title}」→ 执行 {info.action}"
+        done = label(info.action, "action")
+        out.action, out.reason = "action", f"意图「{info.title}」→ {done}"
         return True
     if info.answer:
         out.replies.append(kb.render(info.answer, ctx.placeholders()))
@@ -154,15 +175,19 @@ def _answer_intent(ctx: CustomerContext, info: kb.IntentInfo, out: Outcome, why:
 
 
 def decide(session: Session, runtime: kb.KbRuntime, ctx: CustomerContext, text: str, *,
-           first_turn: bool, options: list[str] | None = None) -> Outcome:
+           first_turn: bool, options: list[str] | None = None,
+           addressed: set[str] | frozenset[str] = frozenset()) -> Outcome:
     """What to answer to ``text`` from this customer (no writes). ``options``: the intents
-    the bot just asked the customer to choose between."""
+    the bot just asked the customer to choose between; ``addressed``: incident types an
+    earlier reply of this conversation already spoke about."""
     out = Outcome(action="answer", reason="")
     incident = ctx.incidents[0] if ctx.incidents else None
     opening = incident_sentence(ctx, incident) if incident is not None and first_turn else ""
+    context_step: dict[str, Any] = {}
     if incident is not None:
         out.step("context", incident=incident.type, at=incident.at.isoformat(),
                  addressed=bool(opening))
+        context_step = out.steps[-1]
 
     if HUMAN_RE.search(text):
         out.action, out.reason, out.handoff = "handoff", "顾客要求转人工", "asked_for_person"
@@ -201,6 +226,18 @@ def decide(session: Session, runtime: kb.KbRuntime, ctx: CustomerContext, text: 
              out_of_scope=pred.out_of_scope, alternatives=pred.alternatives)
     info = runtime.intent(pred.intent)
     confident = info is not None and not pred.out_of_scope and pred.confidence >= MIN_CONFIDENCE
+    if not opening and confident and info is not None:
+        # Later in the conversation: an incident that bears on what is asked comes first.
+        bearing = next((i for i in ctx.incidents if info.name in BEARS_ON.get(i.type, ())
+                        and i.type not in addressed), None)
+        if bearing is not None:
+            opening = incident_sentence(ctx, bearing)
+            if opening:
+                incident = bearing
+                out.step("context", incident=bearing.type, at=bearing.at.isoformat(),
+                         addressed=True)
+                if context_step.get("incident") == bearing.type:
+                    out.steps.remove(context_step)
 
     if opening and (not confident or info is None or info.name in GREETING_INTENTS
                     or (info.action == "payment_help" and incident is not None)):
@@ -254,7 +291,8 @@ def handle_inbound(session: Session, message_id: int, *, now: dt.datetime | None
                        timezone=settings.timezone)
     runtime = kb.load_runtime(session)
     out = decide(session, runtime, ctx, message.text or "", first_turn=_first_bot_turn(
-        session, conv), options=_options_offered(session, conv))
+        session, conv), options=_options_offered(session, conv),
+        addressed=_addressed_incidents(session, conv))
     previous_intent = conv.last_intent
     if out.handoff == "low_confidence":
         # Not understood: an earlier topic (a greeting) or an untrusted guess must not pose

@@ -416,8 +416,9 @@ def test_chinese_messages_for_wrong_types() -> None:
     with pytest.raises(RuleSyntaxError) as info:
         parse('lifecycle = "sleeping"')
     assert info.value.message_zh == (
-        "第 13 个字符处: \"sleeping\" 不是有效的 'lifecycle' 取值"
-        "（可选: acquisition, growth, maturity, decline, churned, reactivated）"
+        "第 13 个字符处: \"sleeping\" 不是有效的 'lifecycle' 取值，可选：获取期（acquisition）、"
+        "成长期（growth）、成熟期（maturity）、衰退期（decline）、流失期（churned）、"
+        "回流期（reactivated）"
     )
     with pytest.raises(RuleSyntaxError) as info:
         parse('orders >= "abc"')

@@ -79,11 +79,13 @@ def check_text_arg(value: object, part: Part, what: str, what_zh: str) -> str:
 def check_enum(spec: FieldSpec, value: object, part: Part) -> str:
     """A value that must be one of ``spec``'s enum values."""
     allowed = ", ".join(v for v, _ in spec.enum)
+    # The Chinese message names each value as pages show it, and the code it stands for.
+    allowed_zh = "、".join(f"{zh}（{v}）" if zh != v else v for v, zh in spec.enum)
     if not isinstance(value, str):
         raise Problem(
             part,
             f"'{spec.text_name}' expects one of {allowed}; got {show(value)}",
-            f"'{spec.text_name}' 的取值必须是 {allowed} 之一，而不是 {show(value)}",
+            f"'{spec.text_name}' 的取值必须是 {allowed_zh} 之一，而不是 {show(value)}",
         )
     if value not in spec.enum_values:
         by_label = {label: code for code, label in spec.enum}.get(value)
@@ -93,7 +95,7 @@ def check_enum(spec: FieldSpec, value: object, part: Part) -> str:
         raise Problem(
             part,
             f"{show(value)} is not a valid '{spec.text_name}' value (one of {allowed}){hint}",
-            f"{show(value)} 不是有效的 '{spec.text_name}' 取值（可选: {allowed}）{hint_zh}",
+            f"{show(value)} 不是有效的 '{spec.text_name}' 取值，可选：{allowed_zh}{hint_zh}",
         )
     return value
 

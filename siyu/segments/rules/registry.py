@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
 
+from siyu.kit import labels
 from siyu.segments.rules.nodes import Cmp
 
 MAX_TEXT_LENGTH = 4000
@@ -83,33 +84,10 @@ class FieldSpec:
         return dict(self.enum).get(value, value)
 
 
-LIFECYCLE_STAGES: tuple[tuple[str, str], ...] = (
-    ("acquisition", "引入期"),
-    ("growth", "成长期"),
-    ("maturity", "成熟期"),
-    ("decline", "衰退期"),
-    ("churned", "流失期"),
-    ("reactivated", "回流期"),
-)
-AUDIENCE_TYPES: tuple[tuple[str, str], ...] = (
-    ("mainstream", "主流人群"),
-    ("pioneer", "先锋人群"),
-    ("seed", "种子人群"),
-    ("potential", "潜在人群"),
-    ("influencer", "意见领袖"),
-    ("follower", "跟随者"),
-    ("ideal", "理想人群"),
-)
-IDENTITY_KINDS: tuple[tuple[str, str], ...] = (
-    ("phone", "手机号"),
-    ("email", "邮箱"),
-    ("wecom_userid", "企业微信成员账号"),
-    ("wecom_external_userid", "企业微信外部联系人"),
-    ("wechat_openid", "微信 openid"),
-    ("wechat_unionid", "微信 unionid"),
-    ("app_user_id", "App 用户账号"),
-    ("external_id", "外部系统编号"),
-)
+# One name per concept: the display names come from siyu.kit.labels, as on every page.
+LIFECYCLE_STAGES: tuple[tuple[str, str], ...] = labels.LIFECYCLE
+AUDIENCE_TYPES: tuple[tuple[str, str], ...] = labels.AUDIENCES
+IDENTITY_KINDS: tuple[tuple[str, str], ...] = labels.IDENTITY_KINDS
 JOURNEY_STAGES: tuple[tuple[str, str], ...] = (
     ("add_contact", "加微"),
     ("join_group", "入群"),
