@@ -93,9 +93,24 @@ def list_users(session: Session) -> list[User]:
     return list(session.scalars(select(User).order_by(User.id)))
 
 
+_dummy: list[str] = []
+
+
+def _dummy_hash() -> str:
+    """A hash of a random password, made once per process: unknown names are checked
+    against it so that they cost the same hashing work as a wrong password."""
+    if not _dummy:
+        _dummy.append(hash_password(secrets.token_urlsafe(16)))
+    return _dummy[0]
+
+
 def authenticate(session: Session, username: str, password: str) -> User:
+    """The user whose name and password these are. An unknown name, a disabled user and a
+    wrong password get the same answer after the same hashing work (no user enumeration)."""
     user = session.scalar(select(User).where(User.username == username))
-    if user is None or not user.is_active or not verify_password(password, user.password_hash):
+    stored = user.password_hash if user is not None else _dummy_hash()
+    matches = verify_password(password, stored)
+    if user is None or not user.is_active or not matches:
         raise LoginFailed("用户名或密码错误")
     user.last_login_at = utcnow()
     return user
