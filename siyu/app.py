@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DataError
 
 from siyu import __version__
 from siyu.analytics import api as analytics_api
@@ -20,18 +21,19 @@ from siyu.analytics import console as analytics_console
 from siyu.auth import secrets
 from siyu.auth.web import KeyedSessionMiddleware
 from siyu.channels import api as channels_api
+from siyu.channels.api import CALLBACK_BODY_LIMITS
 from siyu.config import Settings, get_settings
 from siyu.customers import api as customers_api
 from siyu.customers import console as customers_console
 from siyu.customers.schemas import CustomerIn
 from siyu.db import make_engine, make_session_factory
-from siyu.errors import SiyuError
+from siyu.errors import InvalidInput, SiyuError
 from siyu.events import api as events_api
 from siyu.events.schemas import EventIn, OrderIn
 from siyu.journeys import api as journeys_api
 from siyu.kb import console as kb_console
 from siyu.kit.validation import field_errors
-from siyu.kit.web import BodySizeLimit
+from siyu.kit.web import AccessLog, BodySizeLimit, CallbackBodyLimit, SecurityHeaders
 from siyu.playbooks import api as playbooks_api
 from siyu.playbooks import console as playbooks_console
 from siyu.privacy import api as privacy_api
@@ -117,6 +119,9 @@ def create_app(
         max_age=12 * 3600,
     )
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
+    app.add_middleware(CallbackBodyLimit, limits=CALLBACK_BODY_LIMITS)
+    app.add_middleware(SecurityHeaders, embed_origins=settings.chat_embed_origin_list)
+    app.add_middleware(AccessLog)
 
     @app.exception_handler(SiyuError)
     async def _siyu_error(_: Request, exc: SiyuError) -> JSONResponse:
@@ -135,6 +140,20 @@ def create_app(
              "details": details},
             status_code=422,
         )
+
+    @app.exception_handler(OverflowError)
+    @app.exception_handler(DataError)
+    async def _number_out_of_range(request: Request, exc: Exception) -> Any:
+        # A number in the URL beyond the 64-bit columns (``/customers/99999999999999999999``)
+        # reaches the database as an overflow (SQLite: OverflowError; PostgreSQL: numeric
+        # value out of range). It names nothing that exists: answer as the input error it is,
+        # through whichever SiyuError handler is installed (the console renders its page).
+        if isinstance(exc, DataError) and not _is_numeric_overflow(exc):
+            raise exc
+        handler = request.app.exception_handlers[SiyuError]
+        return await handler(request, NumberOutOfRange(
+            "a number in the request is out of range (at most 2^63-1)",
+            details=[{"field": "(request)", "reason": "number out of range"}]))
 
     for router in ROUTERS:
         app.include_router(router)
@@ -164,6 +183,14 @@ def create_app(
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+class NumberOutOfRange(InvalidInput):
+    code = "number_out_of_range"
+
+
+def _is_numeric_overflow(exc: DataError) -> bool:
+    return getattr(exc.orig, "sqlstate", None) == "22003"  # numeric_value_out_of_range
 
 
 def _mount_optional(app: FastAPI) -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+_ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?")
 # Values that must never be accepted as a key (the last one was the source's old default).
 _PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "dev-secret-key-change-me"}
 
@@ -51,6 +53,23 @@ class Settings(BaseSettings):
     wecom_max_skew_seconds: int = Field(default=300, ge=0)
     wecom_api_base: str = "https://qyapi.weixin.qq.com"
     wecom_corp_secret: SecretStr = SecretStr("")
+
+    # Brand sites allowed to frame the web chat (embed.js), space- or comma-separated
+    # origins such as ``https://shop.example.com``; the console is never framed.
+    chat_embed_origins: str = ""
+
+    @field_validator("chat_embed_origins")
+    @classmethod
+    def _origins(cls, value: str) -> str:
+        for origin in value.replace(",", " ").split():
+            if not _ORIGIN.fullmatch(origin):
+                raise ValueError(f"SIYU_CHAT_EMBED_ORIGINS: {origin!r} is not an origin "
+                                 "like https://shop.example.com (scheme, host, optional port)")
+        return value
+
+    @property
+    def chat_embed_origin_list(self) -> tuple[str, ...]:
+        return tuple(self.chat_embed_origins.replace(",", " ").split())
 
     @field_validator("database_url")
     @classmethod

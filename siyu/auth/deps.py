@@ -37,6 +37,7 @@ def console_user(request: Request, session: Session) -> Principal | None:
     user = session.get(User, user_id)
     if user is None or not user.is_active:
         return None
+    request.state.principal = f"user:{user.id}"  # for the access log (siyu.kit.web)
     return Principal("user", user.username, user.role, user.id)
 
 
@@ -48,6 +49,7 @@ def api_principal(
     auth = request.headers.get("authorization", "")
     if auth.lower().startswith("bearer "):
         key = service.check_api_key(session, auth[7:].strip())
+        request.state.principal = f"api_key:{key.id}"  # for the access log (siyu.kit.web)
         return Principal("api_key", key.name, "admin")
     if request.headers.get(CONSOLE_HEADER):
         user = console_user(request, session)

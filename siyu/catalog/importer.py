@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from siyu.catalog import service
 from siyu.db import run_unit
 from siyu.errors import InvalidInput
+from siyu.kit import csvsafe
 from siyu.kit.validation import RecordError
 
 _COLUMNS = ("sku", "name", "category", "price", "cycle_days", "bundle_of")
@@ -83,7 +84,7 @@ def import_products(factory: sessionmaker[Session], path: Path,
     if rejected:
         target = rejects_path or path.with_name(path.name + ".rejects.csv")
         buf = io.StringIO()
-        writer = csv.writer(buf)
+        writer = csvsafe.writer(buf)
         writer.writerow(["line", "id", "reason"])
         for err in rejected:
             writer.writerow([err.line, err.record_id or "", err.reason()])

@@ -37,6 +37,7 @@ from siyu.events.models import Event, Order
 from siyu.events.purchases import purchase_stats
 from siyu.kit import labels, masking
 from siyu.kit.paging import page_window
+from siyu.kit.sqltext import LIKE_ESCAPE, fits_db_int, like_prefix
 from siyu.kit.validation import BatchValidator, RecordError, check_records, validation_context
 
 _CUSTOMER_VALIDATOR = BatchValidator(CustomerIn)
@@ -356,9 +357,9 @@ def list_customers(
     stmt = select(Customer).where(Customer.status == "active")
     if q:
         q = q.strip()
-        conds = [Customer.name.like(f"{q}%"),
+        conds = [Customer.name.like(like_prefix(q), escape=LIKE_ESCAPE),
                  exists().where(Identity.customer_id == Customer.id, Identity.value == q)]
-        if q.isdigit():
+        if q.isdigit() and fits_db_int(int(q)):
             conds.append(Customer.id == int(q))
         try:
             phone = normalize_identity("phone", q, region)

@@ -24,7 +24,7 @@ from siyu.customers.models import IDENTITY_KINDS
 from siyu.db import run_unit
 from siyu.errors import InvalidInput
 from siyu.events import service as events_service
-from siyu.kit import masking
+from siyu.kit import csvsafe, masking
 from siyu.kit.perf import paused_gc
 from siyu.kit.validation import RecordError
 
@@ -243,7 +243,7 @@ def import_file(
     if summary.rejected:
         target = rejects_path or path.with_name(path.name + ".rejects.csv")
         buf = io.StringIO()
-        writer = csv.writer(buf)
+        writer = csvsafe.writer(buf)
         writer.writerow(["line", "id", "reason"])
         for err in summary.rejected:
             writer.writerow([err.line, err.record_id or "", masking.redact(err.reason())])

@@ -18,6 +18,7 @@ from siyu.console.routes import ConsoleRoute, StaffUser, check_csrf, permitted
 from siyu.errors import NotFound, SiyuError
 from siyu.kb import service
 from siyu.kb.models import KEYWORD_MATCHES, FaqEntry, Intent, IntentExample, KeywordRule
+from siyu.kit import csvsafe
 from siyu.kit.web import get_session
 
 _HERE = Path(__file__).resolve().parent
@@ -152,11 +153,10 @@ def rule_action(request: Request, pattern: str = Form("", max_length=200),
 
 
 def _csv(header: tuple[str, ...], row: tuple[str, ...]) -> str:
-    import csv
     import io
 
     buf = io.StringIO()
-    writer = csv.writer(buf)
+    writer = csvsafe.writer(buf)
     writer.writerow(header)
     writer.writerow(row)
     return buf.getvalue()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Iterator
 from typing import Any
@@ -13,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session, sessionmaker
 
 from siyu.auth.deps import Principal, require
+from siyu.kit import csvsafe
 from siyu.kit.web import get_session
 from siyu.privacy import service as privacy
 from siyu.segments import service
@@ -182,7 +182,7 @@ def export_csv(
         # The request's session ends with the handler; the stream reads with its own.
         with factory() as own:
             buf = io.StringIO()
-            writer = csv.writer(buf)
+            writer = csvsafe.writer(buf)
             writer.writerow(service.EXPORT_HEADER)
             for batch in service.export_rows(own, segment.id):
                 writer.writerows(batch)

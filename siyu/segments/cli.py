@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 from collections.abc import Callable
 from functools import wraps
@@ -12,6 +11,7 @@ from typing import Annotated, ParamSpec, TypeVar
 import typer
 
 from siyu.db import utcnow
+from siyu.kit import csvsafe
 from siyu.kit.cli import console, err_console, handle_errors, open_env, print_json
 from siyu.kit.timeutil import as_aware
 from siyu.segments import service
@@ -196,7 +196,7 @@ def export(
                 console=err_console, disable=as_json,
             ) as bar:
                 task = bar.add_task("export", total=segment.size)
-                writer = csv.writer(handle)
+                writer = csvsafe.writer(handle)
                 writer.writerow(service.EXPORT_HEADER)
                 for rows in service.export_rows(session, segment.id):
                     writer.writerows(rows)
