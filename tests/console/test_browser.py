@@ -84,3 +84,30 @@ def test_logout_returns_to_login(page: Page, live_server: LiveServer) -> None:
     page.wait_for_url("**/login")
     page.goto(f"{live_server.url}/customers")
     page.wait_for_url(re.compile(r"/login\?next="))
+
+
+def test_pages_run_under_the_content_security_policy(
+    page: Page, live_server: LiveServer, sample: Sample
+) -> None:
+    # A script the policy blocks shows as a console error and a securitypolicyviolation
+    # event; the pages with their own inline scripts (nonce'd) are among those visited.
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.add_init_script("document.addEventListener('securitypolicyviolation', e => "
+                         "console.error('CSP violation: ' + e.violatedDirective))")
+    sign_in(page, live_server, "admin")
+    page.wait_for_url("**/customers")
+    for path in ("/customers", f"/customers/{sample.customer_id}", "/segments/new",
+                 "/service", "/chat"):
+        response = page.goto(f"{live_server.url}{path}")
+        assert response is not None
+        assert "nonce-" in (response.headers.get("content-security-policy") or "")
+        page.wait_for_load_state("load")
+    assert errors == [], errors
+    # An injected inline script without the nonce is refused: the policy is in force.
+    page.goto(f"{live_server.url}/customers")
+    page.evaluate("""() => { const s = document.createElement('script');
+        s.textContent = 'window.__injected = 1'; document.head.appendChild(s); }""")
+    assert page.evaluate("window.__injected") is None
+    expect(page.locator("body")).to_be_visible()
+    assert any("script-src" in e for e in errors), errors
