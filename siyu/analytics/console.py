@@ -22,6 +22,7 @@ from siyu.console.nav import register_nav
 from siyu.console.panels import register_customer_panel
 from siyu.console.routes import ConsoleRoute, StaffUser, check_csrf, permitted
 from siyu.db import utcnow
+from siyu.journeys import console as journeys_console
 from siyu.kit import charts, labels
 from siyu.kit.web import get_session
 
@@ -81,6 +82,8 @@ def dashboard(
     ltv = service.ltv_cac(session, config)
     return pages.render(request, user, _HERE / "templates", "analytics/dashboard.html", {
         "data": data, "ltv": ltv, "charts": dashboard_charts(data, ltv),
+        "journey": journeys_console.dashboard_charts(
+            session, now=utcnow(), timezone=request.app.state.settings.timezone),
         "can_recompute": user.can("customers.write")})
 
 

@@ -459,7 +459,8 @@ def _short(text_: str | None, limit: int = 40) -> str:
     return value if len(value) <= limit else value[: limit - 1] + "…"
 
 
-def _day(moment: dt.datetime) -> str:
+def local_moment(moment: dt.datetime) -> str:
+    """``MM-DD HH:MM`` in China time, as the one-line whys and the 360 card show moments."""
     return moment.astimezone(dt.timezone(dt.timedelta(hours=8))).strftime("%m-%d %H:%M")
 
 
@@ -485,7 +486,7 @@ def _why_intent(session: Session, node: Intent, ids: Sequence[int], *, now: dt.d
         for cid, body, at, channel, _intent in rows:
             if cid not in out:
                 where = _CHANNEL_ZH.get(channel, channel)
-                out[cid] = f"顾客在{where}说「{_short(body)}」（{_day(at)}）"
+                out[cid] = f"顾客在{where}说「{_short(body)}」（{local_moment(at)}）"
     return out
 
 
@@ -538,7 +539,7 @@ def _why_event(session: Session, node: EventCount, ids: Sequence[int], *, now: d
             .order_by(Event.ts.desc()))
         for cid, at in rows:
             if cid not in out:
-                out[cid] = f"事件「{event_type_zh(node.event_type)}」（{_day(at)}）"
+                out[cid] = f"事件「{event_type_zh(node.event_type)}」（{local_moment(at)}）"
     return out
 
 
@@ -586,30 +587,29 @@ def funnel(session: Session) -> list[dict[str, Any]]:
     return out
 
 
-def _weekly(session: Session, event_type: str, key: str, *, now: dt.datetime, weeks: int
-            ) -> dict[str, list[int]]:
-    start = (now - dt.timedelta(weeks=weeks)).replace(hour=0, minute=0, second=0,
-                                                      microsecond=0)
-    out: dict[str, list[int]] = {}
-    for ts, props in session.execute(select(Event.ts, Event.properties).where(
-            Event.type == event_type, Event.ts >= start, Event.ts <= now)):
-        index = min(int((ts - start) / dt.timedelta(weeks=1)), weeks - 1)
+def daily_flow(session: Session, *, now: dt.datetime, timezone: str = "Asia/Shanghai",
+               days: int = 90) -> dict[str, Any]:
+    """Per local day over the last ``days``: stage changes into each stage, and entries and
+    exits per scenario (from the timeline events recomputation writes)."""
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo(timezone)
+    today = now.astimezone(zone).date()
+    first = today - dt.timedelta(days=days - 1)
+    calendar = [first + dt.timedelta(days=i) for i in range(days)]
+    start = dt.datetime.combine(first, dt.time(), zone).astimezone(dt.UTC)
+    keys = {STAGE_CHANGED: ("stage_into", "to"), SCENARIO_ENTERED: ("entered", "scenario"),
+            SCENARIO_EXITED: ("exited", "scenario")}
+    out: dict[str, Any] = {"days": calendar, "stage_into": {}, "entered": {}, "exited": {}}
+    for ts, kind, props in session.execute(select(Event.ts, Event.type, Event.properties).where(
+            Event.type.in_(list(keys)), Event.ts >= start, Event.ts <= now)):
+        index = (ts.astimezone(zone).date() - first).days
+        if not 0 <= index < days:
+            continue
+        bucket, key = keys[kind]
         name = str((props or {}).get(key))
-        out.setdefault(name, [0] * weeks)[index] += 1
+        out[bucket].setdefault(name, [0] * days)[index] += 1
     return out
-
-
-def stage_flow(session: Session, *, now: dt.datetime, weeks: int = 12) -> dict[str, Any]:
-    """Stage changes per week into each stage (the journey's conversions over time)."""
-    return {"weeks": weeks, "start": (now - dt.timedelta(weeks=weeks)).date().isoformat(),
-            "into": _weekly(session, STAGE_CHANGED, "to", now=now, weeks=weeks)}
-
-
-def scenario_flow(session: Session, *, now: dt.datetime, weeks: int = 12) -> dict[str, Any]:
-    """Entries and exits per scenario per week."""
-    return {"weeks": weeks, "start": (now - dt.timedelta(weeks=weeks)).date().isoformat(),
-            "entered": _weekly(session, SCENARIO_ENTERED, "scenario", now=now, weeks=weeks),
-            "exited": _weekly(session, SCENARIO_EXITED, "scenario", now=now, weeks=weeks)}
 
 
 def has_open_complaint(session: Session, customer_id: int) -> bool:
