@@ -34,6 +34,8 @@ GROUPS: dict[str, tuple[str, str]] = {
     "voc": ("siyu.voc.cli", "app"),
     "journeys": ("siyu.journeys.cli", "journeys_app"),
     "scenarios": ("siyu.journeys.cli", "scenarios_app"),
+    "referrals": ("siyu.referrals.cli", "app"),
+    "points": ("siyu.points.cli", "app"),
 }
 
 _app = typer.Typer(

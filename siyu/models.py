@@ -14,6 +14,7 @@ from siyu.kb import models as kb_models
 from siyu.playbooks import models as playbook_models
 from siyu.points import models as points_models
 from siyu.privacy import models as privacy_models
+from siyu.referrals import models as referral_models
 from siyu.segments import models as segment_models
 from siyu.service import models as service_models
 from siyu.voc import models as voc_models
@@ -35,6 +36,7 @@ __all__ = [
     "playbook_models",
     "points_models",
     "privacy_models",
+    "referral_models",
     "segment_models",
     "service_models",
     "voc_models",

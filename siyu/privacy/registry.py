@@ -181,6 +181,13 @@ declare("points_entries", link=("customer_id",),
         note="the person's points ledger; deleted on erasure (the balance ends with the "
              "account)")
 
+# -- referrals ---------------------------------------------------------------------------------
+declare("referral_codes", link=("customer_id",),
+        note="a customer's invite code (channel codes hold no personal data); deleted with "
+             "the person")
+declare("referral_attributions", link=("referred_id", "referrer_id"),
+        note="who arrived through which code and whether it qualified or was refused")
+
 # -- playbooks ---------------------------------------------------------------------------------
 declare("playbooks", holds_personal_data=False, note="the brand's SOP playbooks")
 declare("playbook_versions", holds_personal_data=False, note="applied playbook files")

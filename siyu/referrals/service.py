@@ -1,0 +1,226 @@
+"""Create codes, attribute new customers, qualify referrals. Functions take the caller's
+session and never commit.
+
+A referral qualifies when the referred customer's first purchase (:mod:`siyu.events.purchases`)
+lands within ``window_days`` of the attribution; then both sides get points through the
+ledger with keys ``<attribution id>:referrer`` / ``:referred`` under source ``referral``, so a
+retried order event never rewards twice. Self-referrals and rings (the sharer and the new
+customer share a phone, a device id or an order address) are refused with the reason.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from siyu.customers.identity import normalize_identity
+from siyu.customers.models import Customer, Identity, Referral
+from siyu.db import utcnow
+from siyu.errors import InvalidInput, NotFound
+from siyu.events.models import Order
+from siyu.events.purchases import is_purchase
+from siyu.points import service as points
+from siyu.referrals.models import ReferralAttribution, ReferralCode
+
+ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
+"""Code characters without look-alikes (0/O, 1/I)."""
+CODE_LENGTH = 8
+"""32**8 ≈ 1.1e12 codes: not guessable by trying a few."""
+WINDOW_DAYS = 30
+REFERRER_POINTS = 100
+REFERRED_POINTS = 50
+RING_KINDS = ("phone", "device_id", "address")
+_STATE = re.compile(r"^[A-Za-z0-9_\-]{1,30}$")
+
+
+@dataclass(frozen=True)
+class Rules:
+    window_days: int = WINDOW_DAYS
+    referrer_points: int = REFERRER_POINTS
+    referred_points: int = REFERRED_POINTS
+
+
+def _new_code(session: Session) -> str:
+    while True:
+        code = "".join(secrets.choice(ALPHABET) for _ in range(CODE_LENGTH))
+        if session.scalar(select(ReferralCode.id).where(ReferralCode.code == code)) is None:
+            return code
+
+
+def personal_code(session: Session, customer_id: int) -> ReferralCode:
+    """The customer's invite code, created on first ask."""
+    row = session.scalars(select(ReferralCode).where(
+        ReferralCode.customer_id == customer_id)).first()
+    if row is None:
+        row = ReferralCode(code=_new_code(session), kind="personal", customer_id=customer_id,
+                           channel="invite")
+        session.add(row)
+        session.flush()
+    return row
+
+
+def invite_link(code: ReferralCode, base_url: str) -> str:
+    return f"{base_url.rstrip('/')}/r/{code.code}"
+
+
+def create_channel_code(session: Session, name: str, *, state: str,
+                        channel: str = "wecom") -> ReferralCode:
+    """An operator's channel code; ``state`` is the WeCom 联系我 ``state`` value."""
+    name = (name or "").strip()
+    if not name or len(name) > 100:
+        raise InvalidInput("name must be 1 to 100 characters",
+                               details=[{"field": "name", "reason": "length"}])
+    if not _STATE.match(state or ""):
+        raise InvalidInput("state must be 1 to 30 letters, digits, _ or -",
+                               details=[{"field": "state", "reason": "format"}])
+    if session.scalar(select(ReferralCode.id).where(ReferralCode.state == state)) is not None:
+        raise InvalidInput(f"state {state!r} is already used",
+                               details=[{"field": "state", "reason": "taken"}])
+    row = ReferralCode(code=_new_code(session), kind="channel", name=name, state=state,
+                       channel=channel[:30])
+    session.add(row)
+    session.flush()
+    return row
+
+
+def find_code(session: Session, *, code: str | None = None, state: str | None = None
+              ) -> ReferralCode:
+    row = None
+    if code:
+        row = session.scalars(select(ReferralCode).where(
+            ReferralCode.code == code.strip().upper())).first()
+    elif state:
+        row = session.scalars(select(ReferralCode).where(ReferralCode.state == state)).first()
+    if row is None:
+        raise NotFound("no such referral code")
+    return row
+
+
+def _traits(session: Session, customer_id: int) -> dict[str, set[str]]:
+    """Phones (identities and order recipients), device ids (attribute ``device_id``) and
+    order recipient addresses of a customer."""
+    phones = set(session.scalars(select(Identity.value).where(
+        Identity.customer_id == customer_id, Identity.kind == "phone")))
+    addresses: set[str] = set()
+    for phone, address in session.execute(select(Order.recipient_phone, Order.recipient_address)
+                                          .where(Order.customer_id == customer_id)):
+        if phone:
+            phones.add(normalize_identity("phone", phone, "CN"))
+        if address:
+            addresses.add(" ".join(address.split()))
+    customer = session.get(Customer, customer_id)
+    device = (customer.attributes or {}).get("device_id") if customer else None
+    return {"phone": phones, "device_id": {str(device)} if device else set(),
+            "address": addresses}
+
+
+def _ring_reason(session: Session, referrer_id: int, referred_id: int) -> str | None:
+    if referrer_id == referred_id:
+        return "self: the sharer is the new customer"
+    mine, theirs = _traits(session, referrer_id), _traits(session, referred_id)
+    for kind in RING_KINDS:
+        if mine[kind] & theirs[kind]:
+            return f"ring: same {kind}"
+    return None
+
+
+def attribute(session: Session, referred_id: int, *, code: str | None = None,
+              state: str | None = None, at: dt.datetime | None = None) -> ReferralAttribution:
+    """Attribute a new customer to a code (by the code itself or a channel's WeCom state).
+
+    A customer is attributed once: a second call returns the first attribution. A refused
+    attribution is stored too, with its reason, so the refusal can be seen and reported.
+    """
+    existing = session.scalars(select(ReferralAttribution).where(
+        ReferralAttribution.referred_id == referred_id)).first()
+    if existing is not None:
+        return existing
+    row_code = find_code(session, code=code, state=state)
+    moment = at or utcnow()
+    referrer = row_code.customer_id
+    reason = _ring_reason(session, referrer, referred_id) if referrer is not None else None
+    row = ReferralAttribution(referred_id=referred_id, code_id=row_code.id,
+                              referrer_id=referrer, at=moment,
+                              status="refused" if reason else "pending", reason=reason)
+    session.add(row)
+    if referrer is not None and reason is None and session.scalar(
+            select(Referral.id).where(Referral.referrer_id == referrer,
+                                      Referral.referred_id == referred_id)) is None:
+        session.add(Referral(referrer_id=referrer, referred_id=referred_id, at=moment,
+                             channel=row_code.channel))
+    session.flush()
+    # An order that arrived before the attribution still counts.
+    qualify(session, [referred_id])
+    return row
+
+
+def qualify(session: Session, customer_ids: Sequence[int], *, rules: Rules | None = None,
+            now: dt.datetime | None = None) -> list[ReferralAttribution]:
+    """Settle the pending attributions of these customers whose first purchase is in."""
+    rules = rules or Rules()
+    pending = list(session.scalars(select(ReferralAttribution).where(
+        ReferralAttribution.status == "pending",
+        ReferralAttribution.referred_id.in_(list(customer_ids)))))
+    settled = []
+    for attr in pending:
+        first = session.execute(select(Order.id, Order.ts).where(
+            Order.customer_id == attr.referred_id, is_purchase())
+            .order_by(Order.ts, Order.id).limit(1)).first()
+        if first is None:
+            continue
+        order_id, ts = first
+        reason = (_ring_reason(session, attr.referrer_id, attr.referred_id)
+                  if attr.referrer_id is not None else None)
+        if reason:
+            attr.status, attr.reason = "refused", reason
+            settled.append(attr)
+            continue
+        deadline = attr.at + dt.timedelta(days=rules.window_days)
+        if ts > deadline:
+            attr.status, attr.reason = "expired", f"first paid order after {rules.window_days} days"
+        else:
+            attr.status = "qualified"
+            attr.order_id = str(order_id)
+            attr.qualified_at = now or utcnow()
+            if attr.referrer_id is not None and rules.referrer_points:
+                points.add_entry(session, attr.referrer_id, rules.referrer_points,
+                                 source="referral", key=f"{attr.id}:referrer",
+                                 reason="邀请好友奖励")
+            if rules.referred_points:
+                points.add_entry(session, attr.referred_id, rules.referred_points,
+                                 source="referral", key=f"{attr.id}:referred",
+                                 reason="受邀首单奖励")
+        settled.append(attr)
+    session.flush()
+    return settled
+
+
+@dataclass(frozen=True)
+class CodeStats:
+    code: str
+    kind: str
+    name: str | None
+    referrer_id: int | None
+    attributed: int
+    qualified: int
+    refused: int
+
+
+def report(session: Session) -> list[CodeStats]:
+    """Per code: attributed, qualified and refused customers, most qualified first."""
+    out: dict[int, dict[str, int]] = {}
+    for code_id, status in session.execute(select(ReferralAttribution.code_id,
+                                                  ReferralAttribution.status)):
+        counts = out.setdefault(code_id, {"attributed": 0, "qualified": 0, "refused": 0})
+        counts["attributed"] += 1
+        if status in ("qualified", "refused"):
+            counts[status] += 1
+    codes = session.scalars(select(ReferralCode).where(ReferralCode.id.in_(list(out))))
+    rows = [CodeStats(c.code, c.kind, c.name, c.customer_id, **out[c.id]) for c in codes]
+    return sorted(rows, key=lambda r: (-r.qualified, -r.attributed, r.code))
