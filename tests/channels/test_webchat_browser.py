@@ -7,6 +7,7 @@ import os
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -38,8 +39,8 @@ def test_customer_chats_with_the_bot_and_asks_for_a_person(
         page.wait_for_selector("#composer:not([hidden])")
         assert "token=" not in page.url  # the token is dropped from the address bar
         # The greeting arrives with the history, just after the composer shows.
-        page.wait_for_function(
-            "document.getElementById('who').textContent === '您好，林晓雯'", timeout=10_000)
+        # (Locator waits, not string predicates: the page's CSP forbids eval.)
+        expect(page.locator("#who")).to_have_text("您好，林晓雯", timeout=10_000)
 
         page.fill("#text", "你好")
         page.press("#text", "Enter")
@@ -50,9 +51,8 @@ def test_customer_chats_with_the_bot_and_asks_for_a_person(
 
         page.fill("#text", "转人工")
         page.click("#send")
-        page.wait_for_function(
-            "n => document.querySelectorAll('.msg-bot .bubble, .msg-agent .bubble,"
-            " .msg-system .bubble').length > n", arg=first_replies + 1, timeout=15_000)
+        page.locator(".msg-bot .bubble, .msg-agent .bubble, .msg-system .bubble").nth(
+            first_replies + 1).wait_for(timeout=15_000)
         handoff = page.locator(".msg-bot .bubble, .msg-agent .bubble, .msg-system .bubble"
                                ).last.inner_text()
         assert "人工" in handoff or "客服" in handoff, handoff
@@ -96,8 +96,7 @@ def test_phone_login_form_and_embed_snippet(
         page.wait_for_selector("#phone-form:not([hidden])")
         page.fill("#phone", "12345")
         page.click("#send-code")
-        page.wait_for_function(
-            "() => document.getElementById('login-error').textContent.length > 0")
+        expect(page.locator("#login-error")).not_to_have_text("")
         assert page.inner_text("#login-error") == "请输入正确的手机号"
         page.screenshot(path=f"{SCREENSHOT}/siyu-webchat-login.png")
 

@@ -83,9 +83,9 @@ def test_payment_failed_customer_reaches_an_agent_and_rates_the_service(
         bot_count = chat.locator(".msg-bot .bubble, .msg-system .bubble").count()
         chat.fill("#text", "转人工")
         chat.press("#text", "Enter")
-        chat.wait_for_function(
-            "n => document.querySelectorAll('.msg-bot .bubble, .msg-system .bubble').length > n",
-            arg=bot_count, timeout=15_000)
+        # (A locator wait, not a string predicate: the page's CSP forbids eval.)
+        chat.locator(".msg-bot .bubble, .msg-system .bubble").nth(bot_count).wait_for(
+            timeout=15_000)
 
         # The agent signs in to the console and finds the conversation in the queue.
         agent_ctx = browser.new_context(viewport={"width": 1280, "height": 900})
