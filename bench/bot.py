@@ -5,36 +5,21 @@ a demo brand with its trained knowledge base, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import argparse
-import random
 import time
 from typing import Any
 
-from sqlalchemy import select
-
-from bench.common import percentile, scratch_database, siyu
+from bench.common import demo_phones, percentile, scratch_database, service_messages, siyu
 from siyu.customers.identity import IdentityRef
-from siyu.customers.models import Identity
 from siyu.db import make_engine, make_session_factory
-from siyu.kb.demo import load_data
 from siyu.service import bot
 from siyu.service import service as desk
-
-VAGUE = ["怎么回事", "在吗", "你好", "帮我看看", "有个问题", "嗯嗯", "？？"]
-
-
-def _messages(n: int, seed: int) -> list[str]:
-    rng = random.Random(seed)
-    examples = [e for i in load_data()["intents"] for e in i["examples"]]
-    return [rng.choice(VAGUE) if rng.random() < 0.15 else rng.choice(examples) for _ in range(n)]
 
 
 def measure(url: str, n: int) -> dict[str, Any]:
     engine = make_engine(url)
     sessions = make_session_factory(engine)
-    with sessions() as s:
-        phones = list(s.scalars(select(Identity.value).where(Identity.kind == "phone")
-                                .order_by(Identity.id).limit(n + 50)))
-    texts = _messages(n + 50, seed=3)
+    phones = demo_phones(sessions, n + 50)
+    texts = service_messages(n + 50, seed=3)
     latencies, decided = [], {}
     for i, (phone, text) in enumerate(zip(phones, texts, strict=False)):
         t0 = time.perf_counter()

@@ -1,9 +1,11 @@
-"""Shared benchmark plumbing: scratch databases, a server subprocess, percentiles."""
+"""Shared benchmark plumbing: scratch databases, a server subprocess, percentiles, and the
+service desk's traffic (customers' messages, demo phones) shared by the bot and phone benches."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -12,10 +14,13 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+
+VAGUE_MESSAGES = ["怎么回事", "在吗", "你好", "帮我看看", "有个问题", "嗯嗯", "？？"]
 
 PG_SERVER = os.environ.get("SIYU_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
@@ -93,3 +98,24 @@ def server(url: str, *, extra_env: dict[str, str] | None = None, processes: int 
             proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def service_messages(n: int, seed: int) -> list[str]:
+    """``n`` customer messages: the demo knowledge base's intent examples, 15% vague ones."""
+    from siyu.kb.demo import load_data
+
+    rng = random.Random(seed)
+    examples = [e for i in load_data()["intents"] for e in i["examples"]]
+    return [rng.choice(VAGUE_MESSAGES) if rng.random() < 0.15 else rng.choice(examples)
+            for _ in range(n)]
+
+
+def demo_phones(sessions: Any, limit: int) -> list[str]:
+    """Up to ``limit`` phone numbers held by the seeded demo customers, in a stable order."""
+    from sqlalchemy import select
+
+    from siyu.customers.models import Identity
+
+    with sessions() as s:
+        return list(s.scalars(select(Identity.value).where(Identity.kind == "phone")
+                              .order_by(Identity.id).limit(limit)))
