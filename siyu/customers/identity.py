@@ -15,7 +15,7 @@ Resolution rules, in order:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple
 
 import phonenumbers
@@ -335,6 +335,22 @@ def _after_new_identities(session: Session, rows: list[tuple[int, str, str]]) ->
 
 _NOT_MOVED = {"customer_merges", "merge_conflicts", "customers"}
 
+SetAside = Callable[[Session, int, int], list[dict[str, Any]]]
+"""``set_aside(session, keep_id, drop_id)``: delete the dropped customer's rows that cannot
+follow it to the kept one (a unique per-customer row the kept customer already has, a row
+that would make the merged customer refer themselves) and return them as JSON-able dicts."""
+Restore = Callable[[Session, int, list[dict[str, Any]]], None]
+"""``restore(session, merged_id, rows)``: put back on undo what ``set_aside`` returned."""
+
+_MERGE_HOOKS: dict[str, tuple[SetAside, Restore]] = {}
+
+
+def register_merge_hook(name: str, set_aside: SetAside, restore: Restore) -> None:
+    """Let a domain set rows aside before a merge moves every customer reference, and put
+    them back when the merge is undone (keyed by ``name``; registering again replaces).
+    What was set aside is kept in the merge record under ``_dropped[name]``."""
+    _MERGE_HOOKS[name] = (set_aside, restore)
+
 
 def _customer_references() -> list[tuple[Table, str]]:
     """Every (table, column) with a foreign key to customers.id that a merge must move.
@@ -421,6 +437,11 @@ def merge_customers(
         ]
         session.execute(delete(Referral).where(Referral.id.in_([r.id for r in ref_rows])))
 
+    for name, (set_aside, _restore) in _MERGE_HOOKS.items():
+        aside = set_aside(session, keep_id, drop_id)
+        if aside:
+            dropped[name] = aside
+
     moved: dict[str, Any] = {}
     for table, column in _customer_references():
         key_cols = _row_key(table, column)
@@ -498,6 +519,9 @@ def undo_merge(session: Session, merge_id: int, *, actor: str) -> Merge:
     for row in dropped.get("referrals", []):
         session.add(Referral(referrer_id=row["referrer_id"], referred_id=row["referred_id"],
                              at=datetime.fromisoformat(row["at"]), channel=row["channel"]))
+    for name, (_set_aside, restore) in _MERGE_HOOKS.items():
+        if dropped.get(name):
+            restore(session, merge.merged_id, dropped[name])
     drop.status = "active"
     drop.merged_into_id = None
     merge.undone_at = utcnow()

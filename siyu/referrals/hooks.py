@@ -1,16 +1,30 @@
-"""Qualify referrals when orders land (the ingest after-change hook).
+"""Qualify referrals when orders land (the ingest after-change hook), and keep
+attributions whole through a customer merge (the merge hook).
 
-The hook runs in the ingest transaction; it is one indexed query for the batch's customers
-and does nothing more unless one of them has a pending attribution.
+The ingest hook runs in the ingest transaction; it is one indexed query for the batch's
+customers and does nothing more unless one of them has a pending attribution.
+
+A customer is attributed at most once (``referred_id`` is unique). When two customers who
+were both attributed are merged, the kept customer's attribution stands and the merged
+one's is set aside; an attribution between the two (one invited the other) would make the
+kept customer refer themselves and is set aside too. Undo puts both back. Points already
+awarded stay in the ledger, which moves with the merge.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
+from typing import Any
 
+from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
+from siyu.customers.identity import register_merge_hook
 from siyu.events.hooks import register_after_change
+from siyu.referrals.models import ReferralAttribution
+
+_FIELDS = ("referred_id", "code_id", "referrer_id", "status", "reason", "order_id")
 
 
 def _after_change(session: Session, kind: str, customer_ids: Sequence[int]) -> None:
@@ -22,5 +36,35 @@ def _after_change(session: Session, kind: str, customer_ids: Sequence[int]) -> N
         qualify(session, customer_ids[start:start + 500])
 
 
+def _set_aside(session: Session, keep_id: int, drop_id: int) -> list[dict[str, Any]]:
+    A = ReferralAttribution
+    kept_attributed = select(A.id).where(A.referred_id == keep_id).exists()
+    rows = session.scalars(select(A).where(or_(
+        (A.referred_id == drop_id) & kept_attributed,
+        (A.referred_id == drop_id) & (A.referrer_id == keep_id),
+        (A.referred_id == keep_id) & (A.referrer_id == drop_id),
+    ))).all()
+    if not rows:
+        return []
+    aside = []
+    for row in rows:
+        item: dict[str, Any] = {f: getattr(row, f) for f in _FIELDS}
+        item["at"] = row.at.isoformat()
+        item["qualified_at"] = row.qualified_at.isoformat() if row.qualified_at else None
+        aside.append(item)
+    session.execute(delete(A).where(A.id.in_([r.id for r in rows])))
+    return aside
+
+
+def _restore(session: Session, merged_id: int, rows: list[dict[str, Any]]) -> None:
+    for item in rows:
+        qualified = item.get("qualified_at")
+        session.add(ReferralAttribution(
+            **{f: item[f] for f in _FIELDS}, at=dt.datetime.fromisoformat(item["at"]),
+            qualified_at=dt.datetime.fromisoformat(qualified) if qualified else None))
+    session.flush()
+
+
 def register() -> None:
     register_after_change("referrals.qualify", _after_change)
+    register_merge_hook("referral_attributions", _set_aside, _restore)

@@ -20,8 +20,10 @@ class ReferralCode(TimestampMixin, Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     code: Mapped[str] = mapped_column(String(16), unique=True)
     kind: Mapped[str] = mapped_column(String(10))
+    # Not unique: after a merge the kept customer holds the merged one's code too, so
+    # links already shared keep working; the oldest is the customer's own.
     customer_id: Mapped[int | None] = mapped_column(
-        ForeignKey("customers.id", ondelete="CASCADE"), unique=True)
+        ForeignKey("customers.id", ondelete="CASCADE"), index=True)
     name: Mapped[str | None] = mapped_column(String(100))
     state: Mapped[str | None] = mapped_column(String(30), unique=True)
     channel: Mapped[str | None] = mapped_column(String(30))

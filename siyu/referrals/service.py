@@ -56,7 +56,7 @@ def _new_code(session: Session) -> str:
 def personal_code(session: Session, customer_id: int) -> ReferralCode:
     """The customer's invite code, created on first ask."""
     row = session.scalars(select(ReferralCode).where(
-        ReferralCode.customer_id == customer_id)).first()
+        ReferralCode.customer_id == customer_id).order_by(ReferralCode.id)).first()
     if row is None:
         row = ReferralCode(code=_new_code(session), kind="personal", customer_id=customer_id,
                            channel="invite")

@@ -114,3 +114,40 @@ def test_channel_code_by_wecom_state_and_late_first_order_expires(
     with sessions() as s:
         row = s.scalars(select(ReferralAttribution)).one()
         assert row.status == "expired" and points.balance(s, newcomer) == 0
+
+
+def test_merging_two_customers_with_codes_and_attributions_keeps_both_links_and_undoes(
+        sessions: sessionmaker[Session], settings: Settings) -> None:
+    from siyu.customers.identity import merge_customers, undo_merge
+
+    sharer = _customer(sessions, settings, "C-S", "13800000041")
+    keep = _customer(sessions, settings, "C-K", "13800000042")
+    drop = _customer(sessions, settings, "C-D", "13800000043")
+    with sessions() as s:
+        sharer_code = referrals.personal_code(s, sharer).code
+        keep_code = referrals.personal_code(s, keep).code
+        drop_code = referrals.personal_code(s, drop).code
+        referrals.attribute(s, keep, code=sharer_code)
+        referrals.attribute(s, drop, code=sharer_code)
+        s.commit()
+    with sessions() as s:
+        merge = merge_customers(s, keep, drop, reason="test", actor="admin")
+        s.commit()
+        merge_id = merge.id
+    with sessions() as s:
+        # Both links already shared keep working and now credit the kept customer.
+        assert referrals.find_code(s, code=drop_code).customer_id == keep
+        assert referrals.find_code(s, code=keep_code).customer_id == keep
+        assert referrals.personal_code(s, keep).code == keep_code
+        # The kept customer is attributed once; the dropped customer's copy is set aside.
+        rows = s.scalars(select(ReferralAttribution).where(
+            ReferralAttribution.referred_id == keep)).all()
+        assert len(rows) == 1
+    with sessions() as s:
+        undo_merge(s, merge_id, actor="admin")
+        s.commit()
+    with sessions() as s:
+        assert referrals.find_code(s, code=drop_code).customer_id == drop
+        assert referrals.personal_code(s, drop).code == drop_code
+        assert [a.referrer_id for a in s.scalars(select(ReferralAttribution).where(
+            ReferralAttribution.referred_id == drop))] == [sharer]
