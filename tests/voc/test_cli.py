@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from siyu.voc.models import VocFactor, VocModel
 from tests.cli_helpers import run_cli
-from tests.voc.builders import sentiment_rows, shared_dir, to_csv
+from tests.datasets import shared_data_set
+from tests.voc.builders import sentiment_rows, to_csv
 
 FACTOR_ROWS = [(t, f) for f, ts in {
     "物流": ["快递三天才到", "配送太慢了", "物流很快", "送货及时", "发货慢", "快递员态度好"],
@@ -103,7 +104,7 @@ def test_factor_tree_load_and_show(monkeypatch: pytest.MonkeyPatch, database_url
 @pytest.mark.slow
 def test_waimai_sentiment_meets_the_bar(monkeypatch: pytest.MonkeyPatch, database_url: str
                                         ) -> None:
-    data = shared_dir("reviews_waimai")
+    data = shared_data_set("reviews_waimai")
     trained = run_cli(monkeypatch, database_url, "voc", "train", "--data",
                       str(data / "train.csv"), "--json")
     assert trained.exit_code == 0, trained.output
