@@ -53,7 +53,7 @@ def ltv_cac(
 
 @router.post("/analytics/recompute", status_code=202)
 def recompute(
-    session: Session = Depends(get_session),
+    session: Session = Depends(get_session, scope="function"),
     _: Principal = Depends(require("customers.write")),
 ) -> dict[str, Any]:
     """Queue a recomputation of every customer's scores (the worker runs it); requests in

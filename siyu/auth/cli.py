@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 from typing import Annotated
 
@@ -9,8 +10,9 @@ import typer
 
 from siyu.auth import secrets as secrets_
 from siyu.auth import service
-from siyu.auth.models import ROLES
-from siyu.kit.cli import console, handle_errors, open_env, print_json
+from siyu.auth.models import API_SCOPES, ROLES
+from siyu.db import utcnow
+from siyu.kit.cli import console, err_console, handle_errors, open_env, print_json
 
 apikey_app = typer.Typer(help="Manage API keys (bearer tokens for /api/v1).",
                          no_args_is_help=True)
@@ -20,41 +22,81 @@ user_app = typer.Typer(help="Manage console users (roles: admin, operator, agent
 
 @apikey_app.command("create")
 @handle_errors
-def apikey_create(name: Annotated[str, typer.Argument(help="what the key is for")]) -> None:
+def apikey_create(
+    name: Annotated[str, typer.Argument(help="what the key is for")],
+    scope: Annotated[list[str] | None, typer.Option(
+        "--scope", help="repeatable: " + " | ".join(API_SCOPES) + " (default: full access)")
+    ] = None,
+    expires: Annotated[str | None, typer.Option(
+        help="90d, 12h, 2w from now, or a date 2027-03-01 (00:00 UTC); default: never")
+    ] = None,
+) -> None:
     """Create an API key. The key is printed once, alone on the last line."""
+    from siyu.privacy import service as privacy
+    from siyu.privacy.cli import cli_actor
+
     env = open_env()
+    expires_at = service.parse_expiry(expires) if expires is not None else None
     with env.session() as session:
-        new = service.create_api_key(session, name)
-    console.print(f"API key #{new.id} '{new.name}' created. Store it now; it is not shown again:",
-                  highlight=False)
+        new = service.create_api_key(session, name, scope or None, expires_at)
+        privacy.record_audit(session, actor=cli_actor(), action="apikey.create",
+                             target=f"api_key:{new.id}",
+                             detail={"name": new.name, "scopes": list(new.scopes or ["*"]),
+                                     "expires_at": expires_at.isoformat() if expires_at
+                                     else None})
+    if new.scopes is None:
+        err_console.print("note: no --scope given, so this key has full access (admin); "
+                          f"narrow it with --scope {' / --scope '.join(API_SCOPES)}",
+                          highlight=False)
+    console.print(f"API key #{new.id} '{new.name}' created "
+                  f"(scopes: {' '.join(new.scopes) if new.scopes else 'full access'}; "
+                  f"expires: {expires_at.isoformat() if expires_at else 'never'}). "
+                  "Store it now; it is not shown again:", highlight=False)
     print(new.key)
+
+
+def _when(value: dt.datetime | None) -> str | None:
+    return value.isoformat() if value else None
 
 
 @apikey_app.command("list")
 @handle_errors
 def apikey_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """List API keys (prefixes only)."""
+    """List API keys (prefixes only) with their scopes, expiry and last use."""
     env = open_env()
+    now = utcnow()
     with env.session() as session:
         rows = [{"id": k.id, "name": k.name, "prefix": k.prefix,
+                 "scopes": list(k.scope_list) if k.scope_list is not None else None,
                  "created_at": k.created_at.isoformat(),
-                 "revoked_at": k.revoked_at.isoformat() if k.revoked_at else None}
+                 "expires_at": _when(k.expires_at), "last_used_at": _when(k.last_used_at),
+                 "revoked_at": _when(k.revoked_at),
+                 "state": "revoked" if k.revoked_at else
+                 "expired" if k.expires_at and k.expires_at <= now else "active"}
                 for k in service.list_api_keys(session)]
     if as_json:
         print_json(rows)
         return
     for r in rows:
-        state = "revoked" if r["revoked_at"] else "active"
-        console.print(f"#{r['id']}  {r['prefix']}…  {r['name']}  {state}", highlight=False)
+        scope_list = r["scopes"]
+        scopes = " ".join(scope_list) if isinstance(scope_list, list) else "full access"
+        console.print(f"#{r['id']}  {r['prefix']}…  {r['name']}  {r['state']}  [{scopes}]  "
+                      f"expires {r['expires_at'] or 'never'}  "
+                      f"last used {r['last_used_at'] or 'never'}", highlight=False)
 
 
 @apikey_app.command("revoke")
 @handle_errors
 def apikey_revoke(key_id: int) -> None:
-    """Revoke an API key by id."""
+    """Revoke an API key by id; it is refused from the next request on."""
+    from siyu.privacy import service as privacy
+    from siyu.privacy.cli import cli_actor
+
     env = open_env()
     with env.session() as session:
-        service.revoke_api_key(session, key_id)
+        key = service.revoke_api_key(session, key_id)
+        privacy.record_audit(session, actor=cli_actor(), action="apikey.revoke",
+                             target=f"api_key:{key.id}", detail={"name": key.name})
     console.print(f"API key #{key_id} revoked")
 
 

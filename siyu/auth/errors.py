@@ -15,6 +15,10 @@ class RoleForbidden(Forbidden):
     code = "role_forbidden"
 
 
+class ScopeForbidden(Forbidden):
+    code = "scope_forbidden"
+
+
 class UserExists(Conflict):
     code = "user_exists"
 

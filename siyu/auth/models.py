@@ -24,8 +24,14 @@ class User(TimestampMixin, Base):
     last_login_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
 
 
+API_SCOPES: tuple[str, ...] = ("ingest", "read", "service", "admin")
+
+
 class ApiKey(TimestampMixin, Base):
-    """A bearer key; only its SHA-256 is stored, the key itself is shown once at creation."""
+    """A bearer key; only its SHA-256 is stored, the key itself is shown once at creation.
+
+    ``scopes`` is a space-separated subset of :data:`API_SCOPES`, or NULL for a key made
+    before scopes existed (or without ``--scope``): full access, as before."""
 
     __tablename__ = "api_keys"
 
@@ -34,6 +40,14 @@ class ApiKey(TimestampMixin, Base):
     prefix: Mapped[str] = mapped_column(String(16))
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    scopes: Mapped[str | None] = mapped_column(String(100))
+    expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+    @property
+    def scope_list(self) -> tuple[str, ...] | None:
+        """The key's scopes, or None for full access."""
+        return tuple(self.scopes.split()) if self.scopes is not None else None
 
 
 class InstallSecret(TimestampMixin, Base):

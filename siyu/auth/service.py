@@ -6,17 +6,19 @@ dependency); API keys are random 32-byte tokens of which only the SHA-256 is sto
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import re
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from siyu.auth.errors import InvalidApiKey, InvalidUser, LoginFailed, UserExists, UserNotFound
-from siyu.auth.models import ROLES, ApiKey, User
+from siyu.auth.models import API_SCOPES, ROLES, ApiKey, User
 from siyu.auth.secrets import purpose_key as purpose_key  # the one way to a key
 from siyu.db import utcnow
 
@@ -140,37 +142,102 @@ class NewApiKey:
     id: int
     name: str
     key: str
+    scopes: tuple[str, ...] | None
+    expires_at: dt.datetime | None
 
 
 def _key_hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def create_api_key(session: Session, name: str) -> NewApiKey:
-    """Create a key; the returned ``key`` is shown once and never stored."""
+LAST_USED_EVERY = dt.timedelta(minutes=1)  # last_used_at is written at most this often
+_DURATION = re.compile(r"(\d{1,5})([dhw])")
+
+
+def parse_expiry(text: str, now: dt.datetime | None = None) -> dt.datetime:
+    """``90d``, ``12h``, ``2w`` from now, or a date ``2027-03-01`` (the key expires at 00:00
+    UTC that day) or an ISO timestamp; it must lie in the future."""
+    now = now or utcnow()
+    text = text.strip()
+    match = _DURATION.fullmatch(text)
+    if match:
+        amount, unit = int(match[1]), match[2]
+        if amount == 0:
+            raise InvalidUser("expires must be in the future",
+                              details={"field": "expires", "reason": "not in the future"})
+        days = {"d": amount, "w": 7 * amount, "h": 0}[unit]
+        return now + dt.timedelta(days=days, hours=amount if unit == "h" else 0)
+    try:
+        when = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidUser("expires must be a duration (90d, 12h, 2w) or a date (2027-03-01)",
+                          details={"field": "expires", "reason": "format"}) from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    if when <= now:
+        raise InvalidUser("expires must be in the future",
+                          details={"field": "expires", "reason": "not in the future"})
+    return when
+
+
+def create_api_key(session: Session, name: str, scopes: Sequence[str] | None = None,
+                   expires_at: dt.datetime | None = None) -> NewApiKey:
+    """Create a key; the returned ``key`` is shown once and never stored. Without
+    ``scopes`` the key has full access (as every key had before scopes existed)."""
     name = name.strip()
     if not 1 <= len(name) <= 60:
         raise InvalidUser("API key name must be 1-60 characters",
                           details={"field": "name", "reason": "length"})
+    chosen: tuple[str, ...] | None = None
+    if scopes is not None:
+        unknown = [s for s in scopes if s not in API_SCOPES]
+        if unknown or not scopes:
+            raise InvalidUser(f"scope must be one of {', '.join(API_SCOPES)}",
+                              details={"field": "scope", "reason": "unknown scope"})
+        chosen = tuple(s for s in API_SCOPES if s in scopes)  # canonical order, no repeats
     key = KEY_PREFIX + secrets.token_urlsafe(32)
-    row = ApiKey(name=name, prefix=key[:10], key_hash=_key_hash(key))
+    row = ApiKey(name=name, prefix=key[:10], key_hash=_key_hash(key),
+                 scopes=" ".join(chosen) if chosen is not None else None, expires_at=expires_at)
     session.add(row)
     session.flush()
-    return NewApiKey(id=row.id, name=name, key=key)
+    return NewApiKey(id=row.id, name=name, key=key, scopes=chosen, expires_at=expires_at)
 
 
-def check_api_key(session: Session, key: str) -> ApiKey:
+def check_api_key(session: Session, key: str, now: dt.datetime | None = None) -> ApiKey:
+    """The active (not revoked, not expired) key with this value."""
+    now = now or utcnow()
     row = session.scalar(select(ApiKey).where(ApiKey.key_hash == _key_hash(key)))
     if row is None or row.revoked_at is not None:
         raise InvalidApiKey("invalid or revoked API key")
+    if row.expires_at is not None and row.expires_at <= now:
+        raise InvalidApiKey("API key expired")
     return row
 
 
-def revoke_api_key(session: Session, key_id: int) -> None:
+def use_is_due(row: ApiKey, now: dt.datetime | None = None) -> bool:
+    """Whether the key's last use is older than :data:`LAST_USED_EVERY` (or never noted)."""
+    return row.last_used_at is None or (now or utcnow()) - row.last_used_at >= LAST_USED_EVERY
+
+
+def note_api_key_use(session: Session, key_id: int, now: dt.datetime | None = None) -> bool:
+    """Record that the key was used now, unless another request (of any process) did so
+    less than a minute ago: one conditional UPDATE, so concurrent requests write once."""
+    now = now or utcnow()
+    result = session.execute(
+        update(ApiKey).where(ApiKey.id == key_id,
+                             or_(ApiKey.last_used_at.is_(None),
+                                 ApiKey.last_used_at <= now - LAST_USED_EVERY))
+        .values(last_used_at=now).execution_options(synchronize_session=False))
+    return bool(getattr(result, "rowcount", 0))
+
+
+def revoke_api_key(session: Session, key_id: int) -> ApiKey:
     row = session.get(ApiKey, key_id)
     if row is None:
         raise UserNotFound(f"API key {key_id} not found")
-    row.revoked_at = utcnow()
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
+    return row
 
 
 def list_api_keys(session: Session) -> list[ApiKey]:

@@ -42,7 +42,7 @@ def _settings(request: Request) -> Settings:
 async def upsert_customers(
     request: Request,
     partial: bool = Query(False, description="store the valid records and report the rest"),
-    _: Principal = Depends(require("customers.write")),
+    _: Principal = Depends(require("customers.write", scope="ingest")),
 ) -> dict[str, Any]:
     """Create or update customers by brand id and identities (batches up to 10,000)."""
     records = await read_batch(request, "customers")

@@ -38,7 +38,7 @@ async def _ingest(request: Request, kind: service.RecordKind, partial: bool) -> 
 async def post_orders(
     request: Request,
     partial: bool = Query(False, description="store the valid records and report the rest"),
-    _: Principal = Depends(require("customers.write")),
+    _: Principal = Depends(require("customers.write", scope="ingest")),
 ) -> dict[str, Any]:
     """Record orders (batches up to 10,000); a retried order id is stored once."""
     return await _ingest(request, "orders", partial)
@@ -48,7 +48,7 @@ async def post_orders(
 async def post_events(
     request: Request,
     partial: bool = Query(False, description="store the valid records and report the rest"),
-    _: Principal = Depends(require("customers.write")),
+    _: Principal = Depends(require("customers.write", scope="ingest")),
 ) -> dict[str, Any]:
     """Record events (batches up to 10,000); a retried event id is stored once."""
     return await _ingest(request, "events", partial)

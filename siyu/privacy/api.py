@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Path, Request
 from sqlalchemy.orm import Session
 
-from siyu.auth.deps import Principal, api_principal
+from siyu.auth.deps import Principal, require_scope
 from siyu.kit.web import get_session
 from siyu.privacy import service
 
@@ -33,7 +33,7 @@ def export_customer(
     request: Request,
     customer_id: int = CustomerId,
     session: Session = Depends(get_session, scope="function"),
-    principal: Principal = Depends(api_principal),
+    principal: Principal = Depends(require_scope("admin")),
 ) -> dict[str, Any]:
     """Everything siyu holds on the person, as one JSON document (administrators and
     full-access keys only; the export is recorded in the audit log)."""
@@ -46,7 +46,7 @@ def erase_customer(
     request: Request,
     customer_id: int = CustomerId,
     session: Session = Depends(get_session, scope="function"),
-    principal: Principal = Depends(api_principal),
+    principal: Principal = Depends(require_scope("admin")),
 ) -> dict[str, Any]:
     """Irreversibly erase the person's personal data (administrators and full-access keys
     only). Orders stay, anonymous, for accounting; do-not-contact is kept as a keyed hash.

@@ -17,6 +17,8 @@ from siyu.service import service as desk
 from siyu.service.models import Conversation
 
 router = APIRouter(prefix="/api/v1", tags=["service"])
+# Conversations are read by analysts' keys and by the desk integrations' keys alike.
+CONVERSATION_SCOPES = ("read", "service")
 
 
 class ReplyIn(BaseModel):
@@ -48,7 +50,7 @@ def _staff(principal: Principal) -> int:
 def list_conversations(
     customer_id: int = Query(..., ge=1),
     session: Session = Depends(get_session, scope="function"),
-    _: Principal = Depends(require("customers.read")),
+    _: Principal = Depends(require("customers.read", scope=CONVERSATION_SCOPES)),
 ) -> dict[str, Any]:
     """The customer's conversations, newest first."""
     if not customers.customer_exists(session, customer_id):
@@ -60,7 +62,7 @@ def list_conversations(
 def get_conversation(
     conversation_id: int,
     session: Session = Depends(get_session, scope="function"),
-    _: Principal = Depends(require("customers.read")),
+    _: Principal = Depends(require("customers.read", scope=CONVERSATION_SCOPES)),
 ) -> dict[str, Any]:
     conv = session.get(Conversation, conversation_id)
     if conv is None:
@@ -73,7 +75,7 @@ def list_messages(
     conversation_id: int,
     after_id: int = Query(0, ge=0),
     session: Session = Depends(get_session, scope="function"),
-    _: Principal = Depends(require("customers.read")),
+    _: Principal = Depends(require("customers.read", scope=CONVERSATION_SCOPES)),
 ) -> dict[str, Any]:
     """The conversation's messages, oldest first (``after_id`` for the ones after it)."""
     return {"items": desk.messages_of(session, conversation_id, after_id=after_id)}
