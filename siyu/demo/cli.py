@@ -51,7 +51,7 @@ def _seed(env: Env, customers: int, seed: int, now: str | None) -> generator.See
                   highlight=False)
     _score(env, generator.parse_now(now))
     _knowledge_base(env)
-    _voice_of_customer(env, generator.parse_now(now))
+    _voice_of_customer(env, generator.parse_now(now), customers)
     with env.session() as session:
         counts = generator.table_counts(session)
     console.print("  " + ", ".join(f"{name} {n:,}" for name, n in counts.items()),
@@ -101,13 +101,16 @@ def _knowledge_base(env: Env) -> None:
                       f"trained in {report.seconds:.1f} s", highlight=False)
 
 
-def _voice_of_customer(env: Env, now: dt.datetime | None) -> None:
-    """Surveys, reviews and the feedback model of the demo brand (siyu.voc.demo's story)."""
+def _voice_of_customer(env: Env, now: dt.datetime | None, customers: int) -> None:
+    """Surveys, reviews and the feedback model of the demo brand (siyu.voc.demo's story);
+    a small demo gets fewer survey responses (about one per customer, at least 600), so it
+    seeds in seconds."""
     from siyu.db import utcnow
     from siyu.voc.demo import seed_demo_voc
 
     with console.status("生成客户之声演示数据…"), env.session() as session:
-        report = seed_demo_voc(session, now=now or utcnow())
+        report = seed_demo_voc(session, now=now or utcnow(),
+                               responses=min(3000, max(600, customers)))
     if report is not None:
         console.print(f"voice of the customer: {report['responses']:,} survey responses, "
                       f"{report['feedback']:,} feedback texts", highlight=False)

@@ -93,8 +93,9 @@ def _legend(series: Sequence[Series], x: float, y: float) -> list[str]:
 
 def stacked_bar_chart(categories: Sequence[str], series: Sequence[Series], *, title: str,
                       width: int = 640, height: int = 260) -> Markup:
-    """Vertical bars per category, stacked by series; each bar's total is written on top."""
-    left, right, top, bottom = 44, 12, 30, 40
+    """Vertical bars per category, stacked by series; each bar's total is written on top
+    (below the legend: the tallest bar's total must not run into it)."""
+    left, right, top, bottom = 44, 12, 42, 40
     plot_w, plot_h = width - left - right, height - top - bottom
     n = max(len(categories), 1)
     totals = [sum(s.values[i] for s in series) for i in range(len(categories))]
@@ -127,7 +128,7 @@ def stacked_bar_chart(categories: Sequence[str], series: Sequence[Series], *, ti
             + "".join(parts)
             + f'<text class="value" x="{x + bar_w / 2:.1f}" y="{base - 4:.1f}" '
               f'text-anchor="middle" fill="{_TEXT}">{_fmt(totals[i])}</text>'
-            + f'<text x="{x + bar_w / 2:.1f}" y="{height - bottom + 16:.1f}" '
+            + f'<text x="{x + bar_w / 2:.1f}" y="{height - bottom + 20:.1f}" '
               f'text-anchor="middle" fill="{_TEXT}">{escape(category)}</text></g>')
     return _svg(width, height, body, title=title, css_class="stacked-bar-chart")
 
@@ -146,7 +147,7 @@ def line_chart(categories: Sequence[str], series: Sequence[Series], *, title: st
                     f'stroke="{_GRID}"/><text x="{left - 6}" y="{y + 4:.1f}" '
                     f'text-anchor="end" fill="{_TEXT}">{_fmt(axis * frac)}</text>')
     for i, category in enumerate(categories):
-        body.append(f'<text x="{left + i * step:.1f}" y="{height - bottom + 16:.1f}" '
+        body.append(f'<text x="{left + i * step:.1f}" y="{height - bottom + 20:.1f}" '
                     f'text-anchor="middle" fill="{_TEXT}">{escape(category)}</text>')
     for j, s in enumerate(series):
         color = escape(s.color or PALETTE[j % len(PALETTE)])
@@ -223,6 +224,31 @@ def progress(value: float, goal: float, *, title: str, width: int = 560,
     return _svg(width, height, body, title=title, css_class="progress-chart")
 
 
+def _text_width(text: str) -> float:
+    """About how wide ``text`` is at the charts' 12px font (CJK glyphs are square)."""
+    return sum(12.5 if ord(ch) > 0x2E80 else 7.0 for ch in text)
+
+
+def _free_label_spot(label: str, x: float, y: float,
+                     placed: list[tuple[float, float, float, float]]
+                     ) -> tuple[float, float, str]:
+    """Where a point's label goes: right of the dot, else left of it, else stepped down or
+    up until it overlaps no label already placed (whose boxes ``placed`` holds; this one's
+    is added)."""
+    w, h = _text_width(label), 14.0
+    for dy in (0.0, 14.0, -14.0, 28.0, -28.0, 42.0, -42.0, 56.0):
+        for anchor in ("start", "end"):
+            lx = x + 9 if anchor == "start" else x - 9
+            x0 = lx if anchor == "start" else lx - w
+            box = (x0, y + dy - 8, x0 + w, y + dy - 8 + h)
+            if all(box[2] <= b[0] or box[0] >= b[2] or box[3] <= b[1] or box[1] >= b[3]
+                   for b in placed):
+                placed.append(box)
+                return lx, y + dy + 4, anchor
+    placed.append((x + 9, y - 8, x + 9 + w, y + 6))
+    return x + 9, y + 4, "start"
+
+
 def quadrant_chart(points: Sequence[tuple[str, float, float]], *, title: str,
                    x_label: str, y_label: str, x_split: float | None = None,
                    y_split: float | None = None, quadrant_labels: Sequence[str] = (),
@@ -262,11 +288,13 @@ def quadrant_chart(points: Sequence[tuple[str, float, float]], *, title: str,
     for (cx, cy, anchor), label in zip(corners, quadrant_labels, strict=False):
         body.append(f'<text class="quadrant" x="{cx}" y="{cy}" text-anchor="{anchor}" '
                     f'fill="#94a3b8">{escape(label)}</text>')
+    placed: list[tuple[float, float, float, float]] = []
     for i, (label, x, y) in enumerate(points):
+        lx, ly, anchor = _free_label_spot(label, px(x), py(y), placed)
         dot = (f'<g class="point" data-label="{escape(label)}" data-x="{x:.4f}" '
                f'data-y="{y:.4f}"><circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="6" '
-               f'fill="{PALETTE[i % len(PALETTE)]}"/><text x="{px(x) + 9:.1f}" '
-               f'y="{py(y) + 4:.1f}" fill="{_TEXT}">{escape(label)}</text></g>')
+               f'fill="{PALETTE[i % len(PALETTE)]}"/><text x="{lx:.1f}" y="{ly:.1f}" '
+               f'text-anchor="{anchor}" fill="{_TEXT}">{escape(label)}</text></g>')
         link = links[i] if i < len(links) else None
         body.append(f'<a href="{escape(link)}">{dot}</a>' if link else dot)
     return _svg(width, height, body, title=title, css_class="quadrant-chart")

@@ -41,6 +41,8 @@ def _drivers(session: Session) -> dict[str, Any] | None:
     except SiyuError:
         return None
     out["survey"] = primary[0]
+    survey = session.scalar(select(Survey).where(Survey.name == primary[0]))
+    out["survey_title"] = survey.title if survey and survey.title else primary[0]
     return out
 
 
@@ -56,7 +58,7 @@ def dashboard_context(session: Session) -> dict[str, Any]:
     figs: dict[str, Any] = {}
     months = [m[2:] for m in trend["months"]]
     for key, title in (("nps", "NPS 净推荐值"), ("csat", "CSAT 满意率 %"),
-                       ("ces", "CES 费力度(7=最容易)")):
+                       ("ces", "CES 费力度（7=最容易）")):
         values = trend[key]
         if any(v is not None for v in values):
             idx = [i for i, v in enumerate(values) if v is not None]
@@ -65,10 +67,10 @@ def dashboard_context(session: Session) -> dict[str, Any]:
     if drv:
         figs["drivers"] = charts.bar_chart(
             [(d["factor"], round(100 * d["share"], 1)) for d in drv["drivers"]],
-            title="关键驱动因素(占 R² 的百分比)", value_format="{}%", color=charts.PALETTE[3])
+            title="关键驱动因素（占 R² 的百分比）", value_format="{}%", color=charts.PALETTE[3])
         figs["quadrant"] = charts.quadrant_chart(
             [(d["factor"], d["importance"], d["performance"]) for d in drv["drivers"]],
-            title="重要度 × 表现", x_label="重要度(Shapley R²)", y_label="表现(0-1)",
+            title="重要度 × 表现", x_label="重要度（占 R² 的份额）", y_label="表现（0–1）",
             quadrant_labels=("保持优势", "维持现状", "次要改进", "优先改进"),
             links=[f"/voc/factors/{d['factor']}" for d in drv["drivers"]])
         quad: dict[str, list[str]] = {"优先改进": [], "保持优势": [], "次要改进": [],
@@ -80,7 +82,7 @@ def dashboard_context(session: Session) -> dict[str, Any]:
     if steps:
         figs["journey"] = charts.bar_chart(
             [(s["step"], round(100 * s["satisfaction"], 1)) for s in steps],
-            title="各旅程环节满意度(0-100)", color=charts.PALETTE[1])
+            title="各旅程环节满意度（0–100）", color=charts.PALETTE[1])
     categories = [{"name": n.name, "children": [c.name for c in tree.nodes if c.parent == n.name],
                    "negative": sum(counts.get(c.name, {}).get("negative", 0)
                                    for c in tree.nodes if n.name in tree.path(c.name)),
@@ -147,7 +149,7 @@ def parse_question_lines(text: str) -> list[surveys.QuestionSpec]:
     for i, line in enumerate(ln for ln in text.splitlines() if ln.strip()):
         parts = [p.strip() for p in line.split("|")]
         if len(parts) < 3:
-            raise surveys.InvalidInput(f"第 {i + 1} 题格式应为:类型 | 编号 | 题目", details=[
+            raise surveys.InvalidInput(f"第 {i + 1} 题格式应为：类型 | 编号 | 题目", details=[
                 {"field": f"questions[{i}]", "reason": "kind | key | title [| options]"}])
         options = [o.strip() for o in parts[3].replace("，", ",").split(",")
                    if o.strip()] if len(parts) > 3 else []

@@ -403,26 +403,26 @@ def test_syntax_errors_have_exact_positions(text: str, position: int, message: s
     assert info.value.position == position
     assert info.value.message == message
     assert info.value.text == text
-    assert info.value.message_zh.startswith(f"第 {position + 1} 个字符处: ")
+    assert info.value.message_zh.startswith(f"第 {position + 1} 个字符处：")
 
 
 def test_chinese_message_suggests_the_closest_field() -> None:
     with pytest.raises(RuleSyntaxError) as info:
         parse('tier in ("VIP") and ordrs >= 3')
-    assert info.value.message_zh == "第 21 个字符处: 未知字段 'ordrs'，您是不是想输入 'orders'?"
+    assert info.value.message_zh == "第 21 个字符处：未知字段 'ordrs'，您是不是想输入 'orders'？"
 
 
 def test_chinese_messages_for_wrong_types() -> None:
     with pytest.raises(RuleSyntaxError) as info:
         parse('lifecycle = "sleeping"')
     assert info.value.message_zh == (
-        "第 13 个字符处: \"sleeping\" 不是有效的 'lifecycle' 取值，可选：获取期（acquisition）、"
+        "第 13 个字符处：\"sleeping\" 不是有效的 'lifecycle' 取值，可选：获取期（acquisition）、"
         "成长期（growth）、成熟期（maturity）、衰退期（decline）、流失期（churned）、"
         "回流期（reactivated）"
     )
     with pytest.raises(RuleSyntaxError) as info:
         parse('orders >= "abc"')
-    assert info.value.message_zh == "第 11 个字符处: 字段 'orders' 需要数字，而不是 \"abc\""
+    assert info.value.message_zh == "第 11 个字符处：字段 'orders' 需要数字，而不是 \"abc\""
 
 
 def test_the_leftmost_error_is_reported() -> None:
@@ -468,7 +468,7 @@ def test_syntax_error_is_a_422_siyu_error() -> None:
         "message": "unknown field 'ordrs'; did you mean 'orders'?",
         "details": {
             "position": 0,
-            "message_zh": "第 1 个字符处: 未知字段 'ordrs'，您是不是想输入 'orders'?",
+            "message_zh": "第 1 个字符处：未知字段 'ordrs'，您是不是想输入 'orders'？",
         },
     }
 
@@ -678,7 +678,7 @@ def test_json_error_in_chinese() -> None:
                 ],
             }
         )
-    assert info.value.message_zh == "$.args[1].field: 未知字段 'ordrs'，您是不是想输入 'orders'?"
+    assert info.value.message_zh == "$.args[1].field: 未知字段 'ordrs'，您是不是想输入 'orders'？"
 
 
 def test_json_depth_limit() -> None:

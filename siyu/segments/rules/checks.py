@@ -54,7 +54,7 @@ def did_you_mean(word: str, candidates: Iterable[str]) -> tuple[str, str]:
     best = suggestion(word, candidates)
     if best is None:
         return "", ""
-    return f"; did you mean '{best}'?", f"，您是不是想输入 '{best}'?"
+    return f"; did you mean '{best}'?", f"，您是不是想输入 '{best}'？"
 
 
 def check_text_arg(value: object, part: Part, what: str, what_zh: str) -> str:

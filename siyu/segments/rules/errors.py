@@ -25,7 +25,7 @@ class RuleSyntaxError(RuleError):
 
     ``position`` is a 0-based character offset into ``text`` (``len(text)`` for "at the end").
     ``message`` is English; ``message_zh`` is the Chinese message for the console, prefixed
-    with the 1-based character ordinal operators see ("第 1 个字符处: ...").
+    with the 1-based character ordinal operators see ("第 1 个字符处：...").
     """
 
     code = "rule_syntax_error"
@@ -36,7 +36,7 @@ class RuleSyntaxError(RuleError):
         self.position = position
         self.text = text
         self.detail_zh = message_zh if message_zh is not None else message
-        full_zh = f"第 {position + 1} 个字符处: {self.detail_zh}"
+        full_zh = f"第 {position + 1} 个字符处：{self.detail_zh}"
         super().__init__(
             message,
             message_zh=full_zh,

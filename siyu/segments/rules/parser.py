@@ -240,7 +240,7 @@ class _Parser:
             by_label = _LABELS_ZH.get(name_tok.text)
             if by_label is not None:
                 hint = f"; did you mean '{by_label}'?"
-                hint_zh = f"，您是不是想输入 '{by_label}'?"
+                hint_zh = f"，您是不是想输入 '{by_label}'？"
             else:
                 hint, hint_zh = did_you_mean(name_tok.word, TEXT_FIELDS)
             raise self.error(
