@@ -1,5 +1,5 @@
 # The README's commands. Each installs what it needs first.
-.PHONY: demo test serve bench lint
+.PHONY: demo test serve bench lint screenshots
 
 demo:
 	bash scripts/bootstrap.sh
@@ -20,3 +20,8 @@ lint:
 	bash scripts/bootstrap.sh
 	.venv/bin/ruff check siyu tests bench
 	.venv/bin/mypy siyu
+
+# Screenshots of the console for the README (runs `siyu demo` on a temporary database).
+screenshots:
+	bash scripts/bootstrap.sh
+	.venv/bin/python scripts/screenshots.py

@@ -105,7 +105,7 @@ def score_card(session: Session, customer_id: int) -> list[dict[str, str]]:
     def money(v: float | None) -> str:
         return "—" if v is None else f"¥{v:,.2f}"
 
-    rfm = (f"{s['rfm_tier']}(R{s['rfm_r']} F{s['rfm_f']} M{s['rfm_m']})"
+    rfm = (f"{s['rfm_tier']}（R{s['rfm_r']} F{s['rfm_f']} M{s['rfm_m']}）"
            if s["rfm_score"] is not None else (s["rfm_tier"] or "—"))
     fan = f"{s['fan_score']:.1f}" + (" · 铁粉" if s["is_true_fan"] else "")
     return [

@@ -203,17 +203,17 @@ def funnel(stages: Sequence[tuple[str, float]], *, title: str, width: int = 560,
             f'fill="{PALETTE[i % len(PALETTE)]}" opacity="0.85"/>'
             f'<text class="value" x="{width / 2:.1f}" y="{y + step_height / 2 + 4:.1f}" '
             f'text-anchor="middle" fill="#0f172a">{escape(label)} {_fmt(value)}'
-            f"({share:.0%})</text></g>")
+            f"（{share:.0%}）</text></g>")
     return _svg(width, height, body, title=title, css_class="funnel")
 
 
 def progress(value: float, goal: float, *, title: str, width: int = 560,
              unit: str = "") -> Markup:
-    """A progress bar of ``value`` towards ``goal`` with "value / goal (percent)"."""
+    """A progress bar of ``value`` towards ``goal`` with "value / goal（percent）"."""
     height = 56
     share = 0.0 if goal <= 0 else min(value / goal, 1.0)
     inner = width - 4
-    label = f"{_fmt(value)} / {_fmt(goal)}{unit}({share:.1%})"
+    label = f"{_fmt(value)} / {_fmt(goal)}{unit}（{share:.1%}）"
     body = [
         f'<g class="progress" data-value="{_fmt(value)}" data-goal="{_fmt(goal)}">'
         f'<rect x="2" y="24" width="{inner}" height="22" rx="11" fill="{_GRID}"/>'

@@ -89,7 +89,7 @@ def test_dashboard_page_for_roles(app_client: TestClient, login: Login,  # noqa:
     assert html.count("<svg") - journey.count("<svg") == 7
     assert 'data-label="成长期" data-value="3"' in html
     assert 'data-label="获取期" data-value="2"' in html
-    assert "1 / 1,000 位铁粉(0.1%)" in html
+    assert "1 / 1,000 位铁粉（0.1%）" in html
     assert "重新计算评分" not in html  # analysts read only
     app_client.cookies.clear()
     operator = login("operator")
@@ -123,7 +123,7 @@ def test_dashboard_renders_its_charts(browser: Browser, live_server: LiveServer,
     expect(page.locator('#chart-lifecycle g.bar[data-label="成长期"] text.value')).to_have_text("3")
     expect(page.locator('#chart-tiers g.bar[data-label="粉丝"]')).to_have_attribute(
         "data-value", re.compile(r"^\d+$"))
-    expect(page.locator("#chart-fans text.value")).to_have_text("1 / 1,000 位铁粉(0.1%)")
+    expect(page.locator("#chart-fans text.value")).to_have_text("1 / 1,000 位铁粉（0.1%）")
     expect(page.locator("#chart-clv g.bin")).to_have_count(7)
     expect(page.locator("#chart-transitions g.stack")).to_have_count(12)
     expect(page.locator("#ltv-table tbody tr")).to_have_count(3)
