@@ -52,6 +52,7 @@ KIND_PRIORITY: dict[str, int] = {
             "wecom_external_userid",
             "wechat_openid",
             "wecom_userid",
+            "voiceprint_id",
         )
     )
 }

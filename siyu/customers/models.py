@@ -26,6 +26,9 @@ IDENTITY_KINDS: tuple[str, ...] = (
     "wechat_unionid",
     "app_user_id",
     "external_id",
+    # A call centre's voiceprint match (its enrolment id): confirms a caller on the phone
+    # channel when verified (siyu.channels.phone.identify).
+    "voiceprint_id",
 )
 
 GENDERS: tuple[str, ...] = ("male", "female", "unknown")

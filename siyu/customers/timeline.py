@@ -32,7 +32,7 @@ CATEGORIES: dict[str, str] = {ORDERS: "订单", SERVICE: "服务", MARKETING: "�
 EVENT_CATEGORIES: dict[str, tuple[str, ...]] = {
     ORDERS: ("payment_failed", "delivery_delayed", "add_to_cart", "order_status_changed"),
     SERVICE: ("after_sales_request", "feedback", "survey_response", "complaint",
-              "conversation_closed", "csat"),
+              "conversation_closed", "csat", "phone_call"),
     MARKETING: ("coupon_received", "coupon_used", "points_earned", "points_redeemed",
                 "live_stream_view", "share_product", "invite_friend", "join_group",
                 "add_wecom_contact", "view_product"),

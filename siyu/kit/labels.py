@@ -40,6 +40,7 @@ IDENTITY_KINDS: tuple[tuple[str, str], ...] = (
     ("wechat_unionid", "微信 UnionID"),
     ("app_user_id", "App 用户账号"),
     ("external_id", "品牌客户号"),
+    ("voiceprint_id", "声纹"),
 )
 CHANNELS: tuple[tuple[str, str], ...] = (
     ("wecom", "企业微信"), ("wechat", "微信"), ("sms", "短信"), ("app", "App"),
@@ -64,7 +65,7 @@ EVENT_TYPES: tuple[tuple[str, str], ...] = (
     ("order_status_changed", "订单状态变更"),
     ("oa_subscribe", "关注公众号"), ("oa_unsubscribe", "取消关注公众号"),
     ("oa_scan", "扫码（公众号）"), ("oa_menu_click", "点击公众号菜单"),
-    ("oa_menu_view", "打开公众号菜单链接"),
+    ("oa_menu_view", "打开公众号菜单链接"), ("phone_call", "电话来电"),
 )
 ORDER_STATUSES: tuple[tuple[str, str], ...] = (
     ("created", "待支付"), ("paid", "已支付"), ("shipped", "已发货"), ("delivered", "已签收"),

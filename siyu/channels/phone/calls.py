@@ -27,6 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from siyu.channels.phone import identify
 from siyu.channels.phone.models import PhoneCall, PhoneWebhookEvent
 from siyu.channels.phone.protocol import (
     CallEnded,
@@ -40,7 +41,6 @@ from siyu.channels.phone.speech import for_speech
 from siyu.config import Settings
 from siyu.customers.errors import InvalidIdentity
 from siyu.customers.identity import IdentityRef, normalize_identity
-from siyu.customers.models import Identity
 from siyu.db import utcnow
 
 CHANNEL = "phone"
@@ -49,6 +49,9 @@ GREETING_UNKNOWN = "您好，这里是客服中心，请问有什么可以帮您
 LISTEN = {"type": "listen", "timeout_seconds": 8}
 CSAT_PROMPT = "请为本次服务打分，满意请按5，不满意请按1，按1到5之间的数字即可。"
 CSAT_THANKS = "感谢您的评价，祝您生活愉快，再见。"
+UNVERIFIED = "抱歉，暂时无法核实您的身份，正在为您转接人工客服。"
+VERIFY_LISTEN = {"type": "listen", "input": "dtmf", "max_digits": 4, "timeout_seconds": 15}
+UNVERIFIED_QUEUE = "general"
 # The caller is done: ask for the satisfaction score on the keypad before hanging up.
 CLOSING_INTENTS = ("goodbye", "thanks")
 Event = CallStarted | Utterance | Dtmf | CallTransferred | CallEnded
@@ -91,38 +94,106 @@ def handle(session: Session, event: Event, *, settings: Settings) -> dict[str, A
     if isinstance(event, Utterance):
         return _utterance(session, call, event, settings=settings)
     if isinstance(event, Dtmf):
-        return _dtmf(session, call, event)
+        return _dtmf(session, call, event, settings=settings)
     if isinstance(event, CallTransferred):
         call.status = "with_agent" if event.type == "call.answered" else "transferred"
         _turn(call, "system", "人工已接听" if event.type == "call.answered" else "已转接",
               agent=event.agent)
         return _answer(call, [])
+    if call.status == "ended":
+        return _answer(call, [])
     call.status = "ended"
     call.ended_at = utcnow()
     call.duration_seconds = event.duration_seconds
     call.recording_ref = event.recording_ref
+    _on_timeline(session, call, settings=settings)
     return _answer(call, [])
 
 
+def _on_timeline(session: Session, call: PhoneCall, *, settings: Settings) -> None:
+    """The ended call as a ``phone_call`` event of its customer (the 360's timeline,
+    service group); a caller nobody could name leaves no event on anyone."""
+    if call.customer_id is None:
+        return
+    from siyu.events import service as events
+
+    kind, value = identify.sender_identity(session, call.customer_id, call.from_number)
+    events.ingest(session, "events", [{
+        "id": f"phone:{call.call_id}"[:200], "identities": [{"kind": kind, "value": value}],
+        "type": "phone_call", "ts": call.started_at.isoformat(), "channel": CHANNEL,
+        "properties": {"call_id": call.call_id,
+                       "outcome": "transferred" if call.transferred_at else "bot",
+                       "skill_group": call.skill_group, "csat": call.csat,
+                       "duration_seconds": call.duration_seconds,
+                       "conversation_id": call.conversation_id}}],
+        settings=settings, source="phone")
+
+
 def _started(session: Session, event: CallStarted, *, settings: Settings) -> dict[str, Any]:
+    valid: str | None
     try:
-        number = normalize_identity("phone", event.from_number, settings.default_phone_region)
+        valid = normalize_identity("phone", event.from_number, settings.default_phone_region)
     except InvalidIdentity:
-        number = event.from_number.strip()
-        customer_id = None
-    else:
-        customer_id = session.scalar(select(Identity.customer_id).where(
-            Identity.kind == "phone", Identity.value == number))
+        valid = None
+    number = valid or event.from_number.strip()
     if session.scalar(select(PhoneCall.id).where(PhoneCall.call_id == event.call_id)):
         raise PhoneRefused("duplicate_call", f"call {event.call_id!r} already started",
                            status_code=409)
+    who = identify.identify(session, valid, event.voiceprint_id)
     call = PhoneCall(call_id=event.call_id, from_number=number, to_number=event.to_number,
-                     customer_id=customer_id, voiceprint_id=event.voiceprint_id,
-                     identified_by="phone" if customer_id is not None else None,
-                     status="bot", transcript=[])
+                     customer_id=who.customer_id, voiceprint_id=event.voiceprint_id,
+                     identified_by=who.identified_by, status="bot", transcript=[])
     session.add(call)
     session.flush()
-    greeting = _greeting(session, customer_id, settings=settings)
+    if who.candidates:
+        return _ask_to_verify(session, call, who.candidates)
+    greeting = _greeting(session, who.customer_id, settings=settings)
+    _turn(call, "bot", greeting)
+    return _answer(call, [{"type": "speak", "text": greeting}, LISTEN])
+
+
+def _ask_to_verify(session: Session, call: PhoneCall, candidates: list[int]
+                   ) -> dict[str, Any]:
+    """The number names several customers: greet nobody by name, ask one question."""
+    question = identify.pick_question(session, candidates)
+    call.candidate_ids = candidates
+    if question is None:
+        return _unverified(call, GREETING_UNKNOWN)
+    call.status = "verify"
+    call.verify_question = question
+    text = GREETING_UNKNOWN.replace("请问有什么可以帮您？", "") + identify.QUESTIONS[question]
+    _turn(call, "bot", text)
+    return _answer(call, [{"type": "speak", "text": text}, VERIFY_LISTEN])
+
+
+def _unverified(call: PhoneCall, lead: str = "") -> dict[str, Any]:
+    """Nobody could be named: a person takes the call, with no customer's data on it."""
+    call.status = "transferred"
+    call.transferred_at = utcnow()
+    call.skill_group = UNVERIFIED_QUEUE
+    text = lead.replace("请问有什么可以帮您？", "") + UNVERIFIED
+    _turn(call, "bot", text, reason="identity_unverified")
+    return _answer(call, [{"type": "speak", "text": text},
+                          {"type": "transfer", "queue": UNVERIFIED_QUEUE, "agent_user_id": None,
+                           "reason": "identity_unverified"}])
+
+
+def _verify(session: Session, call: PhoneCall, entered: str, *, settings: Settings
+            ) -> dict[str, Any]:
+    """The caller's one answer: it names one candidate, or a person takes the call."""
+    digits = identify.digits_in(entered)
+    if not digits:  # they said something else: the same question once more
+        text = identify.QUESTIONS[call.verify_question or identify.PHONE_LAST4]
+        _turn(call, "bot", text)
+        return _answer(call, [{"type": "speak", "text": text}, VERIFY_LISTEN])
+    match = identify.check_answer(session, call.verify_question or "",
+                                  list(call.candidate_ids or []), digits)
+    if match is None:
+        return _unverified(call)
+    call.customer_id = match
+    call.identified_by = "question"
+    call.status = "bot"
+    greeting = "谢谢，已核实。" + _greeting(session, match, settings=settings)
     _turn(call, "bot", greeting)
     return _answer(call, [{"type": "speak", "text": greeting}, LISTEN])
 
@@ -145,18 +216,22 @@ def _utterance(session: Session, call: PhoneCall, event: Utterance, *, settings:
     text = event.text.strip()
     if not event.final or not text:
         return _answer(call, [])  # partial results never act
+    if call.status == "verify":
+        _turn(call, "caller", "[核实身份的回答]", confidence=event.confidence)
+        return _verify(session, call, text, settings=settings)
     _turn(call, "caller", text, confidence=event.confidence)
     if call.status != "bot":
-        return _answer(call, [])  # a person has the call; the transcript still grows
+        # A person has the call: the bot stays out, the words still join the conversation
+        # (and so the customer's history on every channel).
+        if call.conversation_id is not None:
+            _file_message(session, call, event, text)
+        return _answer(call, [])
+    if call.candidate_ids and call.customer_id is None:
+        return _answer(call, [])  # unverified on a shared number: never filed under anyone
     from siyu.channels import desk
 
-    result = desk.receive_inbound(
-        session, channel=CHANNEL, identities=[IdentityRef("phone", call.from_number)],
-        text=text, external_id=f"phone:{call.call_id}:{event.event_id}"[:200],
-        payload={"phone": {"call_id": call.call_id, "confidence": event.confidence}})
-    call.customer_id = result.customer_id
-    call.conversation_id = result.conversation_id
-    replies, state = desk.answer_now(session, result.message_id)
+    message_id = _file_message(session, call, event, text)
+    replies, state = desk.answer_now(session, message_id)
     actions: list[dict[str, Any]] = []
     for reply in replies:
         spoken = for_speech(reply, link_note=False)
@@ -180,7 +255,26 @@ def _utterance(session: Session, call: PhoneCall, event: Utterance, *, settings:
     return _answer(call, actions)
 
 
-def _dtmf(session: Session, call: PhoneCall, event: Dtmf) -> dict[str, Any]:
+def _file_message(session: Session, call: PhoneCall, event: Utterance, text: str) -> int:
+    """The caller's words as a message of their conversation on channel ``phone``."""
+    from siyu.channels import desk
+
+    kind, value = (identify.sender_identity(session, call.customer_id, call.from_number)
+                   if call.customer_id is not None else ("phone", call.from_number))
+    result = desk.receive_inbound(
+        session, channel=CHANNEL, identities=[IdentityRef(kind, value)],
+        text=text, external_id=f"phone:{call.call_id}:{event.event_id}"[:200],
+        payload={"phone": {"call_id": call.call_id, "confidence": event.confidence}})
+    call.customer_id = result.customer_id
+    call.conversation_id = result.conversation_id
+    return result.message_id
+
+
+def _dtmf(session: Session, call: PhoneCall, event: Dtmf, *, settings: Settings
+          ) -> dict[str, Any]:
+    if call.status == "verify":  # the digits are a secret answer: not in the transcript
+        _turn(call, "caller", "[按键 ****]")
+        return _verify(session, call, event.digits, settings=settings)
     _turn(call, "caller", f"[按键 {event.digits}]")
     if call.status != "csat":
         return _answer(call, [LISTEN] if call.status == "bot" else [])

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from siyu.db import Base, BigId, TimestampMixin, UTCDateTime, utcnow
 
-CALL_STATES = ("bot", "csat", "transferred", "with_agent", "ended")
+CALL_STATES = ("verify", "bot", "csat", "transferred", "with_agent", "ended")
 
 
 class PhoneWebhookEvent(TimestampMixin, Base):
@@ -53,3 +53,7 @@ class PhoneCall(TimestampMixin, Base):
     duration_seconds: Mapped[float | None] = mapped_column(Float)
     recording_ref: Mapped[str | None] = mapped_column(Text)
     csat: Mapped[int | None] = mapped_column(Integer)
+    # A number that names several customers (see siyu.channels.phone.identify): who it may
+    # be and which verifying question was asked; the answers are never stored here.
+    candidate_ids: Mapped[list[Any] | None] = mapped_column()
+    verify_question: Mapped[str | None] = mapped_column(String(20))
