@@ -37,11 +37,21 @@ register_customer_panel("scores", "客户评分", service.score_card, "customers
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
 
 
+def transition_range(transitions: dict[str, Any]) -> tuple[list[str], dict[str, list[int]]]:
+    """The months from the first one with a stage change to the last month, and each
+    stage's counts over them: a chart of only the range that has data (a young brand's
+    "last 12 months" would start with months of zeros)."""
+    months: list[str] = transitions["months"]
+    series: dict[str, list[int]] = transitions["series"]
+    first = next((i for i in range(len(months)) if any(v[i] for v in series.values())),
+                 len(months))
+    return months[first:], {stage: values[first:] for stage, values in series.items()}
+
+
 def dashboard_charts(data: dict[str, Any], ltv: dict[str, Any]) -> dict[str, Any]:
     """The dashboard's charts as SVG markup, from the summary and LTV/CAC reports."""
-    months = data["transitions"]["months"]
-    series = [charts.Series(labels.label(stage, "lifecycle"),
-                            data["transitions"]["series"][stage])
+    months, by_stage = transition_range(data["transitions"])
+    series = [charts.Series(labels.label(stage, "lifecycle"), by_stage[stage])
               for stage in ("growth", "maturity", "decline", "churned", "reactivated",
                             "acquisition")]
     with_cac = [c for c in ltv["channels"] if c["ltv_cac"] is not None]
@@ -60,7 +70,8 @@ def dashboard_charts(data: dict[str, Any], ltv: dict[str, Any]) -> dict[str, Any
             [(row["bucket"], row["count"]) for row in data["clv_distribution"]["buckets"]],
             title="CLV 分布(客户数)"),
         "transitions": charts.stacked_bar_chart(
-            [m[2:] for m in months], series, title="每月生命周期阶段变化"),
+            [m[2:] for m in months], series, title="每月生命周期阶段变化") if months else None,
+        "transition_months": len(months),
         "ltv": charts.bar_chart([(c["channel"], c["ltv"]) for c in ltv["channels"]],
                                 title="各获客渠道 LTV", color=charts.PALETTE[1],
                                 value_format="¥{}"),

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -43,6 +45,7 @@ def _progress_bar() -> Iterator[generator.Progress]:
 
 
 def _seed(env: Env, customers: int, seed: int, now: str | None) -> generator.SeedResult:
+    use_demo_scoring_config()
     with _progress_bar() as report:
         result = generator.seed_demo(env.sessions, env.settings, customers=customers, seed=seed,
                                      now=generator.parse_now(now), progress=report)
@@ -66,6 +69,16 @@ def _seed(env: Env, customers: int, seed: int, now: str | None) -> generator.See
 
 
 HISTORY_MAX_CUSTOMERS = 100_000
+# The demo brand's scoring config: its cost of acquiring a customer per channel, so the
+# dashboard's LTV/CAC has ratios. An operator's own SIYU_SCORING_CONFIG wins.
+DEMO_SCORING_CONFIG = Path(__file__).resolve().parent / "data" / "scoring.json"
+
+
+def use_demo_scoring_config() -> None:
+    """Point SIYU_SCORING_CONFIG at the demo's file unless one is set already."""
+    from siyu.analytics.config import CONFIG_ENV
+
+    os.environ.setdefault(CONFIG_ENV, str(DEMO_SCORING_CONFIG))
 
 
 def _customers_of(env: Env) -> int:
@@ -178,8 +191,6 @@ def demo(
     """Seed the demo brand if the database is empty, then serve the console and API."""
     if ctx.invoked_subcommand is not None:
         return
-    import os
-
     import uvicorn
 
     from siyu.app import create_app
@@ -187,6 +198,7 @@ def demo(
 
     # The demo opens the web chat's customer picker (/chat/demo) unless told otherwise.
     os.environ.setdefault("SIYU_WEBCHAT_DEMO", "1")
+    use_demo_scoring_config()
     get_channel_settings.cache_clear()
     env = open_env(migrate=True)
     with env.session() as session:

@@ -45,9 +45,14 @@ BROKEN_PAGE = """<!doctype html><html lang="zh-CN"><body>
 
 
 @pytest.fixture
-def demo(sessions: sessionmaker[Session], engine: Engine, database_url: str) -> Iterator[str]:
+def demo(sessions: sessionmaker[Session], engine: Engine, database_url: str,
+         monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """``siyu demo``'s brand, small (100 customers, seed 42); yields the staff password."""
-    from siyu.demo.cli import _seed
+    from siyu.analytics.config import CONFIG_ENV
+    from siyu.demo.cli import DEMO_SCORING_CONFIG, _seed
+
+    # As `siyu demo` serves it (with its acquisition costs), without leaking to other tests.
+    monkeypatch.setenv(CONFIG_ENV, str(DEMO_SCORING_CONFIG))
 
     settings = Settings(database_url=database_url, environment="test")
     result = _seed(Env(settings, engine, sessions), 100, 42, None)
