@@ -94,6 +94,11 @@ HANDOFF_REASONS: tuple[tuple[str, str], ...] = (
 KB_MATCH_MODES: tuple[tuple[str, str], ...] = (
     ("contains", "包含关键词"), ("regex", "正则表达式"), ("exact", "完全一致"),
 )
+EXPORT_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("customer_id", "客户编号"), ("external_id", "品牌客户号"), ("name", "姓名"),
+    ("phone", "手机号"),
+)
+"""Column headers of the CSV files people open (segment exports)."""
 ROLES: tuple[tuple[str, str], ...] = (
     ("admin", "管理员"), ("operator", "运营"), ("agent", "客服"), ("analyst", "分析师"),
 )
@@ -109,7 +114,7 @@ TABLES: Mapping[str, tuple[tuple[str, str], ...]] = MappingProxyType({
     "channel": CHANNELS, "purpose": CONSENT_PURPOSES, "event": EVENT_TYPES,
     "order_status": ORDER_STATUSES, "attribute": ATTRIBUTE_KEYS, "intent": INTENTS,
     "action": BOT_ACTIONS, "reason": HANDOFF_REASONS, "kb_match": KB_MATCH_MODES,
-    "role": ROLES, "misc": MISC,
+    "role": ROLES, "misc": MISC, "column": EXPORT_COLUMNS,
 })
 
 _ORDER = ("misc", "role", "identity", "channel", "purpose", "event", "order_status",

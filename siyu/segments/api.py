@@ -169,7 +169,7 @@ def export_csv(
     session: Session = Depends(get_session, scope="function"),
     principal: Principal = Depends(require("customers.read")),
 ) -> StreamingResponse:
-    """The members as CSV (customer id, external id, name, masked phone), streamed; the
+    """The members as CSV (客户编号, 品牌客户号, 姓名, masked 手机号), streamed; the
     export is recorded in the audit log."""
     segment = service.get_segment(session, segment_id)
     privacy.record_audit(session, actor=principal, action="segment.export",

@@ -30,6 +30,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from siyu.customers.models import Customer, Identity
 from siyu.db import UTCDateTime, utcnow
 from siyu.jobs import service as jobs
+from siyu.kit import labels
 from siyu.segments import hooks
 from siyu.segments.compiler import compile_rule, count_statement, rule_conditions
 from siyu.segments.errors import InvalidRule, InvalidSegment, SegmentExists, SegmentNotFound
@@ -449,7 +450,9 @@ def members(session: Session, segment_id: int, *, page: int = 1, per_page: int =
     return MemberPage(items, segment.size, page, per_page)
 
 
-EXPORT_HEADER = ("customer_id", "external_id", "name", "phone")
+EXPORT_FIELDS = ("customer_id", "external_id", "name", "phone")
+# Exports are opened by people (in a spreadsheet): the header speaks their language.
+EXPORT_HEADER = tuple(labels.label(field, "column") for field in EXPORT_FIELDS)
 
 
 def export_rows(session: Session, segment_id: int, *, batch: int = 5000

@@ -121,7 +121,7 @@ def test_crud_members_changes_and_export(client: TestClient, population: Populat
     assert export.status_code == 200
     assert export.headers["content-type"].startswith("text/csv")
     rows = list(csv.reader(io.StringIO(export.text)))
-    assert rows == [["customer_id", "external_id", "name", "phone"],
+    assert rows == [["客户编号", "品牌客户号", "姓名", "手机号"],
                     [str(population.ids["A"]), "EXT-A", "客户A", "138****8001"],
                     [str(population.ids["D"]), "", "客户D", ""]]
 

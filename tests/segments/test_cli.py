@@ -77,7 +77,7 @@ def test_create_list_refresh_export(monkeypatch: pytest.MonkeyPatch, database_ur
     assert "wrote 2 customers" in exported.stdout
     with target.open(encoding="utf-8") as handle:
         rows = list(csv.reader(handle))
-    assert rows == [["customer_id", "external_id", "name", "phone"],
+    assert rows == [["客户编号", "品牌客户号", "姓名", "手机号"],
                     [str(population.ids["A"]), "EXT-A", "客户A", "138****8001"],
                     [str(population.ids["D"]), "", "客户D", ""]]
     missing = run_cli(monkeypatch, database_url, "segments", "export", "没有", str(target))
