@@ -37,7 +37,7 @@ from siyu.channels.phone.protocol import (
     PhoneRefused,
     Utterance,
 )
-from siyu.channels.phone.speech import for_speech
+from siyu.channels.phone.speech import for_speech, links_in
 from siyu.config import Settings
 from siyu.customers.errors import InvalidIdentity
 from siyu.customers.identity import IdentityRef, normalize_identity
@@ -49,6 +49,7 @@ GREETING_UNKNOWN = "您好，这里是客服中心，请问有什么可以帮您
 LISTEN = {"type": "listen", "timeout_seconds": 8}
 CSAT_PROMPT = "请为本次服务打分，满意请按5，不满意请按1，按1到5之间的数字即可。"
 CSAT_THANKS = "感谢您的评价，祝您生活愉快，再见。"
+LINK_SMS = "【客服中心】您在电话中咨询的链接：{links}"
 UNVERIFIED = "抱歉，暂时无法核实您的身份，正在为您转接人工客服。"
 VERIFY_LISTEN = {"type": "listen", "input": "dtmf", "max_digits": 4, "timeout_seconds": 15}
 UNVERIFIED_QUEUE = "general"
@@ -145,6 +146,10 @@ def _started(session: Session, event: CallStarted, *, settings: Settings) -> dic
                      identified_by=who.identified_by, status="bot", transcript=[])
     session.add(call)
     session.flush()
+    if valid is None:
+        # A withheld or malformed number names nobody, and filing the words under it would
+        # make every withheld caller one customer: a person takes the call.
+        return _unverified(call, GREETING_UNKNOWN)
     if who.candidates:
         return _ask_to_verify(session, call, who.candidates)
     greeting = _greeting(session, who.customer_id, settings=settings)
@@ -233,8 +238,10 @@ def _utterance(session: Session, call: PhoneCall, event: Utterance, *, settings:
     message_id = _file_message(session, call, event, text)
     replies, state = desk.answer_now(session, message_id)
     actions: list[dict[str, Any]] = []
+    links = [link for reply in replies for link in links_in(reply)]
+    texted = bool(links) and _text_links(session, call, event, links)
     for reply in replies:
-        spoken = for_speech(reply, link_note=False)
+        spoken = for_speech(reply, link_note=texted and bool(links_in(reply)))
         if spoken:
             _turn(call, "bot", spoken)
             actions.append({"type": "speak", "text": spoken})
@@ -253,6 +260,23 @@ def _utterance(session: Session, call: PhoneCall, event: Utterance, *, settings:
     else:
         actions.append(LISTEN)
     return _answer(call, actions)
+
+
+def _text_links(session: Session, call: PhoneCall, event: Utterance, links: list[str]
+                ) -> bool:
+    """A reply's links go to the caller by SMS through the outbox (once per utterance,
+    to the customer's own mobile); ``False`` when they have none to send to."""
+    from siyu.channels import outbox
+    from siyu.customers.models import Identity
+
+    if call.customer_id is None or not session.scalar(select(Identity.id).where(
+            Identity.customer_id == call.customer_id, Identity.kind == "phone")):
+        return False
+    outbox.enqueue_message(
+        session, key=f"phone-link:{call.call_id}:{event.event_id}"[:200],
+        customer_id=call.customer_id, channel="sms", purpose="service", source="phone",
+        text=LINK_SMS.format(links=" ".join(links)))
+    return True
 
 
 def _file_message(session: Session, call: PhoneCall, event: Utterance, text: str) -> int:

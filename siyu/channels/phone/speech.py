@@ -68,3 +68,8 @@ def for_speech(text: str, *, max_chars: int = 120, link_note: bool = False) -> s
     if had_link and link_note:
         out += "相关链接我们会用短信发给您。"
     return out
+
+
+def links_in(text: str) -> list[str]:
+    """The links of a reply, in order, each once (they go out by SMS instead of aloud)."""
+    return list(dict.fromkeys(m.rstrip("。，,.！!？?）)」") for m in _URL.findall(text)))
