@@ -92,3 +92,45 @@ def test_a_withheld_number_goes_to_a_person_and_is_filed_under_nobody(
         assert caller.say("我要开电子发票").json()["actions"] == []
     with sessions() as s:
         assert s.query(Customer).count() == 0 and s.query(Identity).count() == 0
+
+
+def test_the_generic_provider_adapter_maps_callbacks_and_commands(
+        phone_client: TestClient, sessions: sessionmaker[Session],  # noqa: F811
+        settings: Settings) -> None:
+    import json
+    import time
+
+    from siyu.channels.phone.models import PhoneCall
+    from siyu.channels.phone.protocol import sign
+    from tests.channels.test_phone_webhook import SECRET
+
+    with sessions() as s:
+        upsert_customers(s, [{"id": "C1", "name": "林晓雯", "gender": "female",
+                              "identities": [{"kind": "phone", "value": "13800138000"}]}],
+                         settings=settings)
+        s.commit()
+
+    def post(payload: dict[str, Any], secret: str = SECRET) -> Any:
+        body = json.dumps(payload, ensure_ascii=False).encode()
+        ts = str(int(time.time()))
+        return phone_client.post("/channels/phone/generic/webhook", content=body, headers={
+            "X-Siyu-Timestamp": ts, "X-Siyu-Signature": sign(secret, ts, body)})
+
+    start = {"event": "start", "callId": "G-1", "seq": 1, "caller": "13800138000"}
+    assert post(start, secret="guess").status_code == 403
+    r = post(start)
+    assert r.status_code == 200, r.text
+    cmds = r.json()["commands"]
+    assert cmds[0]["cmd"] == "tts" and cmds[0]["text"].startswith("林女士您好")
+    assert cmds[-1] == {"cmd": "gather", "mode": "speech", "timeout": 8}
+    assert post(start).status_code == 409  # the same callId + seq is a replay
+    bridged = post({"event": "asr", "callId": "G-1", "seq": 2, "asrText": "转人工",
+                    "asrFinal": True, "asrConfidence": 0.9}).json()["commands"]
+    assert bridged[-1]["cmd"] == "bridge" and bridged[-1]["queue"]
+    assert post({"event": "hangup", "callId": "G-1", "seq": 3, "duration": 20}
+                ).status_code == 200
+    bad = post({"event": "ring", "callId": "G-1", "seq": 4})
+    assert bad.status_code == 422 and "event" in bad.text
+    with sessions() as s:
+        call = s.scalars(select(PhoneCall)).one()
+        assert call.status == "ended" and call.duration_seconds == 20
