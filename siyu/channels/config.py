@@ -54,6 +54,9 @@ class ChannelSettings(BaseSettings):
     # Longest lifetime a brand token may claim: a token valid for a year is a password.
     webchat_token_max_seconds: int = Field(default=7 * 24 * 3600, ge=60)
     webchat_max_text: int = Field(default=2000, ge=1)
+    # Messages one chat visitor (one customer) may send per minute; more get 429 with a
+    # Chinese notice. Counted from the stored messages, so every server process agrees.
+    webchat_messages_per_minute: int = Field(default=20, ge=1)
 
     # The call centre's webhook: HMAC key and the timestamp skew it may have (0 = off).
     phone_secret: SecretStr = SecretStr("")

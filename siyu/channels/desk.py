@@ -207,6 +207,28 @@ def outbound_count_since(session: Session, customer_id: int, *, channel: str,
     return int(session.scalar(stmt) or 0)
 
 
+def inbound_exists(session: Session, *, channel: str, external_id: str) -> bool:
+    """Whether a customer message with this (channel, external id) is already stored."""
+    _, Message = _models()
+    return session.scalar(select(Message.id).where(
+        Message.channel == channel, Message.external_id == external_id).limit(1)) is not None
+
+
+def inbound_window(session: Session, customer_id: int, *, channel: str, since: dt.datetime
+                   ) -> tuple[int, dt.datetime | None]:
+    """How many messages the customer wrote on ``channel`` at or after ``since``, and when
+    the first of them came (counted in the database, so every server process agrees)."""
+    from sqlalchemy import func
+
+    Conversation, Message = _models()
+    row = session.execute(
+        select(func.count(), func.min(Message.created_at)).select_from(Message)
+        .join(Conversation, Conversation.id == Message.conversation_id)
+        .where(Conversation.customer_id == customer_id, Message.channel == channel,
+               Message.direction == "in", Message.created_at >= since)).one()
+    return int(row[0] or 0), row[1]
+
+
 def identity_kinds(session: Session, customer_id: int) -> set[str]:
     """The kinds of identity the customer has (``phone``, ``wechat_openid`` ...)."""
     return set(session.scalars(select(Identity.kind).where(Identity.customer_id == customer_id)))

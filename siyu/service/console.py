@@ -13,7 +13,7 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
@@ -83,11 +83,12 @@ def inbox_page(
 def conversation_page(
     conversation_id: int,
     request: Request,
+    before: int | None = Query(None, ge=1, le=2**63 - 1),
     user: StaffUser = Depends(permitted(PERMISSION)),
     session: Session = Depends(get_session, scope="function"),
 ) -> HTMLResponse:
     try:
-        detail = inbox.conversation_detail(session, conversation_id)
+        detail = inbox.conversation_detail(session, conversation_id, before_id=before)
     except SiyuError:
         return _render(request, user, "service/missing.html", {"id": conversation_id},
                        status_code=404)
@@ -102,7 +103,7 @@ def conversation_page(
         **detail, "customer": customer, "suggestions": suggestions,
         "activity": inbox.recent_activity(session, customer["id"]),
         "agents": inbox.transfer_targets(session, exclude_user_id=user.id),
-        "last_id": last_id})
+        "last_id": last_id, "before": before})
 
 
 def _flash(request: Request, text: str, kind: str = "ok") -> None:

@@ -14,9 +14,13 @@ from siyu.db import utcnow
 from siyu.service import service
 from siyu.service.models import Agent, BotDecision, ConversationEvent, Message
 
+MESSAGES_PER_PAGE = 50  # the agent page shows the newest ones; older pages on request
 
-def conversation_detail(session: Session, conversation_id: int) -> dict[str, Any]:
-    """The conversation, its messages, bot decisions (newest last) and history events."""
+
+def conversation_detail(session: Session, conversation_id: int, *,
+                        before_id: int | None = None) -> dict[str, Any]:
+    """The conversation, its newest messages (or the page before ``before_id``; ``older`` and
+    ``total`` to page back), bot decisions (newest last) and history events."""
     conv = service._conversation(session, conversation_id)
     decisions = session.scalars(select(BotDecision).where(
         BotDecision.conversation_id == conversation_id).order_by(BotDecision.id)).all()
@@ -32,7 +36,8 @@ def conversation_detail(session: Session, conversation_id: int) -> dict[str, Any
         "reply_check": {"allowed": check.allowed, "message": None if check.allowed
                         else check.message(), "remaining": check.detail.get("remaining")},
         "conversation": service.conversation_to_dict(conv),
-        "messages": service.messages_of(session, conversation_id),
+        **service.message_page(session, conversation_id, before_id=before_id,
+                               limit=MESSAGES_PER_PAGE),
         "decisions": [{"message_id": d.message_id, "action": d.action, "intent": d.intent,
                        "intent_title": titles.get(d.intent or "", d.intent),
                        "confidence": d.confidence, "reason": d.reason,

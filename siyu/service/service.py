@@ -442,6 +442,23 @@ def messages_of(session: Session, conversation_id: int, *, after_id: int = 0,
     return [message_to_dict(m) for m in rows]
 
 
+def message_page(session: Session, conversation_id: int, *, before_id: int | None = None,
+                 limit: int = 50) -> dict[str, Any]:
+    """The newest ``limit`` messages (before ``before_id`` when paging back), oldest first,
+    with ``older`` (the id to page back from, or None at the start) and ``total``."""
+    _conversation(session, conversation_id)
+    stmt = select(Message).where(Message.conversation_id == conversation_id)
+    if before_id is not None:
+        stmt = stmt.where(Message.id < before_id)
+    rows = list(session.scalars(stmt.order_by(Message.id.desc()).limit(limit + 1)))
+    more = len(rows) > limit
+    rows = rows[:limit][::-1]
+    total = session.scalar(select(func.count()).select_from(Message)
+                           .where(Message.conversation_id == conversation_id)) or 0
+    return {"messages": [message_to_dict(m) for m in rows],
+            "older": rows[0].id if more and rows else None, "total": int(total)}
+
+
 def queue(session: Session, *, user_id: int | None = None) -> dict[str, list[dict[str, Any]]]:
     """The waiting queue (oldest first) and, for ``user_id``, their own open conversations."""
     waiting = session.scalars(select(Conversation).where(Conversation.status == "waiting")

@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import math
 import re
 import secrets
 from collections.abc import Iterable
@@ -251,12 +252,34 @@ def post_message(session: Session, chat: ChatSession, text: Any, client_id: Any,
     if not isinstance(client_id, str) or not _CLIENT_ID.fullmatch(client_id):
         raise InvalidInput("client_id: 8-64 characters from A-Z a-z 0-9 _ -",
                            details=[{"field": "client_id", "reason": "invalid"}])
+    external_id = f"{chat.customer_id}:{client_id}"
+    if not desk.inbound_exists(session, channel=CHANNEL, external_id=external_id):
+        _check_rate(session, chat.customer_id, cs)  # a re-sent message is never refused
     result = desk.receive_inbound(
         session, channel=CHANNEL, identities=list(chat.identities), text=text.strip(),
-        external_id=f"{chat.customer_id}:{client_id}",
+        external_id=external_id,
         payload={"webchat": {"via": chat.via}},
     )
     return Posted(result.message_id, result.conversation_id, result.duplicate)
+
+
+RATE_WINDOW = dt.timedelta(minutes=1)
+
+
+def _check_rate(session: Session, customer_id: int, cs: ChannelSettings) -> None:
+    """Refuse a visitor's message beyond ``webchat_messages_per_minute`` in the last minute
+    (a flood would bury the conversation for the agent), saying when to send again."""
+    now = utcnow()
+    count, first = desk.inbound_window(session, customer_id, channel=CHANNEL,
+                                       since=now - RATE_WINDOW)
+    limit = cs.webchat_messages_per_minute
+    if count < limit:
+        return
+    wait = max(1, math.ceil(((first or now) + RATE_WINDOW - now).total_seconds()))
+    raise TooManyRequests(
+        f"您发送消息太频繁了，请 {wait} 秒后再发。已发出的消息客服都能看到，无需重复发送。",
+        details={"field": "text", "reason": f"more than {limit} messages a minute",
+                 "retry_after": wait})
 
 
 def _public(message: dict[str, Any]) -> dict[str, Any]:

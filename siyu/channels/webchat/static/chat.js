@@ -44,7 +44,7 @@
     var details = data.details;
     var field = Array.isArray(details) ? (details[0] || {}).field : (details || {}).field;
     if (status === 401 && data.message && /[\u4e00-\u9fa5]/.test(data.message)) { return data.message; }
-    if (status === 429) { return "操作过于频繁，请稍后再试"; }
+    if (status === 429) { return data.message && /[\u4e00-\u9fa5]/.test(data.message) ? data.message : "操作过于频繁，请稍后再试"; }
     if (status === 502 || status === 503) { return "服务暂时不可用，请稍后再试"; }
     if (field && FIELD_ERRORS[field.split(".")[0]]) { return FIELD_ERRORS[field.split(".")[0]]; }
     return "请求失败（" + status + "），请稍后再试";
