@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from siyu.auth.deps import Principal, require
+from siyu.errors import NotFound
 from siyu.kit.web import get_session
 from siyu.playbooks import service
 
@@ -70,10 +71,15 @@ def playbook_dry_run(name: str, request: Request, days: int = Query(7, ge=1, le=
 
 
 @router.get("/customers/{customer_id}/contacts")
-def contact_log(customer_id: int, session: Session = Depends(get_session, scope="function"),
+def contact_log(customer_id: int = Path(ge=1, le=2**63 - 1),
+                session: Session = Depends(get_session, scope="function"),
                 _: Principal = Depends(require("customers.read"))) -> dict[str, Any]:
     """The customer's playbook contacts (sent, deferred, suppressed with reasons) and open
-    tasks."""
+    tasks; 404 for a customer that does not exist (or was erased)."""
+    from siyu.customers import service as customers
+
+    if not customers.customer_exists(session, customer_id):
+        raise NotFound(f"no customer {customer_id}")
     return {"items": service.contact_log(session, customer_id),
             "tasks": service.open_tasks(session, customer_id=customer_id)}
 

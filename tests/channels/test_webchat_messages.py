@@ -165,3 +165,14 @@ def test_bot_reply_arrives_on_the_live_stream(
         status = desk.load_outbound(s, reply["id"])
         assert status is not None and status.status == "delivered"
     assert run_jobs(sessions).failed == 0
+
+
+@pytest.mark.parametrize("last_event_id", ["9" * 40, str(2**63)])
+def test_stream_refuses_an_out_of_range_last_event_id(chan_client: TestClient,
+                                                      last_event_id: str) -> None:
+    session = start(chan_client)["X-Siyu-Chat"]
+    r = chan_client.get(f"/chat/stream?session={session}&timeout=1",
+                        headers={"Last-Event-ID": last_event_id})
+    assert r.status_code == 422 and "Last-Event-ID" in r.json()["message"]
+    r = chan_client.get(f"/chat/stream?session={session}&timeout=1&after={'9' * 30}")
+    assert r.status_code == 422

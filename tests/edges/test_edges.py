@@ -206,3 +206,12 @@ def test_access_log_has_no_query_strings_or_tokens(client: TestClient, api_key: 
     assert first.status == 200  # type: ignore[attr-defined]
     assert first.principal.startswith("api_key:")  # type: ignore[attr-defined]
     assert isinstance(first.duration_ms, float)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("customer_id", ["-1", "0", "99999999999999999999"])
+def test_contacts_of_an_impossible_customer_is_422(client: TestClient, customer_id: str) -> None:
+    assert client.get(f"/api/v1/customers/{customer_id}/contacts").status_code == 422
+
+
+def test_contacts_of_a_missing_customer_is_404(client: TestClient) -> None:
+    assert client.get("/api/v1/customers/424242/contacts").status_code == 404

@@ -40,6 +40,7 @@ router = APIRouter(prefix="/chat", tags=["webchat"], include_in_schema=False)
 POLL_SECONDS = 0.3
 HEARTBEAT_SECONDS = 15.0
 MAX_STREAM_SECONDS = 600
+MAX_ID = 2**63 - 1  # ids are 64-bit
 _ASSETS = {"chat.js": "text/javascript; charset=utf-8", "chat.css": "text/css; charset=utf-8"}
 _NO_STORE = {"Cache-Control": "no-store"}
 
@@ -204,7 +205,7 @@ def send(request: Request, chat: ChatSession = Depends(_chat),
 async def stream(
     request: Request,
     session_token: str | None = Query(default=None, alias="session"),
-    after: int = Query(default=0, ge=0),
+    after: int = Query(default=0, ge=0, le=MAX_ID),
     timeout: int = Query(default=MAX_STREAM_SECONDS, ge=1, le=MAX_STREAM_SECONDS),
     last_event_id: str | None = Header(default=None),
 ) -> StreamingResponse:
@@ -213,6 +214,10 @@ async def stream(
     chat = read_session(_secret(request, "chat-session"), session_token,
                         max_age=_cs(request).webchat_session_seconds)
     if last_event_id and last_event_id.isdigit():
+        # The browser echoes the id we sent; anything beyond a 64-bit id was not ours.
+        if len(last_event_id) > 19 or int(last_event_id) > MAX_ID:
+            raise InvalidInput("Last-Event-ID: out of range (at most 2^63-1)", details=[
+                {"field": "Last-Event-ID", "reason": "number out of range"}])
         after = max(after, int(last_event_id))
     factory = request.app.state.sessions
 
