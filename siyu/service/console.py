@@ -222,8 +222,13 @@ def metrics_page(
                             title="各客服满意度") if m["csat_by_agent"] else None
     intent_chart = bar_chart([(r["name"], r["csat"]) for r in m["csat_by_intent"]],
                              title="各意图满意度") if m["csat_by_intent"] else None
+    rm = m["resolution_minutes"]
+    resolution_chart = bar_chart(
+        [(name, rm[by]) for name, by in (("机器人解决", "bot"), ("人工处理", "agent"))
+         if rm[by] is not None], title="解决用时中位数（分钟）") if any(rm.values()) else None
     return _render(request, user, "service/metrics.html", {
-        "m": m, "agent_chart": agent_chart, "intent_chart": intent_chart})
+        "m": m, "agent_chart": agent_chart, "intent_chart": intent_chart,
+        "resolution_chart": resolution_chart})
 
 
 @router.get("/service/conversations/{conversation_id}/poll")

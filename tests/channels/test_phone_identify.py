@@ -22,6 +22,7 @@ from siyu.db import utcnow
 from siyu.events.service import ingest
 from siyu.service.models import Conversation, Message
 from tests.channels.test_phone_webhook import Caller, kb, phone_client  # noqa: F401
+from tests.console.conftest import login, make_user, staff  # noqa: F401
 
 HUSBAND = "+8613600136000"
 
@@ -180,3 +181,36 @@ def test_words_after_a_transfer_join_the_conversation_and_the_call_is_on_the_tim
     with sessions() as s:
         page = timeline_page(s, cid, category="service")
         assert len([e for e in page.entries if e["title"] == "电话来电"]) == 1
+
+
+@pytest.mark.usefixtures("kb", "staff")
+def test_service_metrics_count_phone_calls_by_channel_with_the_resolution_chart(
+        phone_client: TestClient, sessions: sessionmaker[Session], settings: Settings,  # noqa: F811
+        login: Any) -> None:  # noqa: F811
+    from siyu.service import metrics
+
+    with sessions() as s:
+        upsert_customers(s, [
+            {"id": "C1", "name": "林晓雯",
+             "identities": [{"kind": "phone", "value": "13800138000"}]},
+            {"id": "C2", "name": "王建国",
+             "identities": [{"kind": "phone", "value": "13912345678"}]},
+        ], settings=settings)
+        s.commit()
+    bot_call = Caller(phone_client, "M-1")
+    bot_call.start("13800138000")
+    bot_call.say("好的谢谢，再见")
+    bot_call.send("dtmf", digits="5")
+    person = Caller(phone_client, "M-2")
+    person.start("13912345678")
+    person.say("转人工")
+    with sessions() as s:
+        m = metrics.summary(s, days=30)
+    phone = next(r for r in m["by_channel"] if r["channel"] == "phone")
+    assert (phone["conversations"], phone["by_bot"], phone["transferred"]) == (2, 1, 1)
+    assert phone["csat"] == 5 and phone["name"] == "电话"
+    assert set(m["resolution_minutes"]) == {"bot", "agent"}
+    page = login("agent").get("/service/metrics")
+    assert page.status_code == 200
+    assert 'data-channel="phone"' in page.text and "有无机器人的解决用时" in page.text
+    assert "<svg" in page.text
