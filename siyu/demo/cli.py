@@ -53,7 +53,7 @@ def _seed(env: Env, customers: int, seed: int, now: str | None) -> generator.See
                   f"({result.merges} merges, {result.conflicts} conflicts to review)",
                   highlight=False)
     _score(env, generator.parse_now(now))
-    _knowledge_base(env)
+    _knowledge_base(env, customers)
     _voice_of_customer(env, generator.parse_now(now), customers)
     with env.session() as session:
         counts = generator.table_counts(session)
@@ -100,18 +100,23 @@ def _month_ends(now: dt.datetime, months: int) -> list[dt.datetime]:
     return sorted(ends)
 
 
-def _knowledge_base(env: Env) -> None:
+def _knowledge_base(env: Env, customers: int) -> None:
     """The service desk's knowledge base for the demo brand, trained, and its advisors'
     skill groups."""
+    from siyu.db import utcnow
     from siyu.kb.demo import seed_demo_kb
-    from siyu.service.demo import seed_agents
+    from siyu.service.demo import seed_agents, seed_service_history
 
     with console.status("训练客服机器人意图模型…"), env.session() as session:
         report = seed_demo_kb(session)
         seed_agents(session)
+        history = seed_service_history(session, now=utcnow(),
+                                       conversations=min(600, max(150, customers // 30)))
     if report is not None:
         console.print(f"knowledge base: {report.intents} intents, {report.examples} examples, "
                       f"trained in {report.seconds:.1f} s", highlight=False)
+    if history:
+        console.print(f"service history: {history:,} closed conversations", highlight=False)
 
 
 def _voice_of_customer(env: Env, now: dt.datetime | None, customers: int) -> None:
