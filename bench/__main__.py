@@ -1,7 +1,7 @@
 """``python -m bench NAME [options]``: run a benchmark and print its figures.
 
 Names: ingest, read360, and the domains' benchmarks that exist (scores, segments, bot,
-channels). ``--json FILE`` also writes the figures as JSON.
+channels, journeys ...). ``--json FILE`` also writes the figures as JSON.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 BENCHES = ["ingest", "read360", "scores", "segments", "bot", "channels", "privacy",
-           "playbooks", "phone", "voc"]
+           "playbooks", "phone", "voc", "journeys"]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -57,6 +57,8 @@ EVENT_TYPES = ["view_product", "add_to_cart", "coupon_received", "coupon_used", 
 STAGES = ["acquisition", "growth", "maturity", "decline", "churned", "reactivated"]
 DAYS = 730
 CHUNK = 200_000
+# Tables other benchmarks add to :func:`generate`'s whose identity sequence follows the rows.
+SEQUENCED_EXTRA = ("conversations", "messages", "bot_decisions")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -245,10 +247,14 @@ def generate(n: int, orders_per: float, events_per: float, seed: int = 7
     }
 
 
-def populate(engine: Engine, n: int, orders_per: float, events_per: float) -> dict[str, int]:
-    """Fill a migrated, empty database; returns rows written per table."""
+def populate(engine: Engine, n: int, orders_per: float, events_per: float,
+             tables: dict[str, tuple[list[str], Iterator[list[tuple[Any, ...]]]]] | None = None
+             ) -> dict[str, int]:
+    """Fill a migrated, empty database with ``tables`` (default: :func:`generate`'s);
+    returns rows written per table."""
     written: dict[str, int] = {}
-    tables = generate(n, orders_per, events_per)
+    if tables is None:
+        tables = generate(n, orders_per, events_per)
     raw = engine.raw_connection()
     try:
         cursor = raw.cursor()
@@ -272,7 +278,8 @@ def populate(engine: Engine, n: int, orders_per: float, events_per: float) -> di
             print(f"  {table}: {count:,} rows in {time.perf_counter() - t0:.1f} s", flush=True)
         if engine.dialect.name == "postgresql":
             # Rows came with explicit ids: move the identity sequences past them.
-            for table in ("customers", "identities", "tags", "consents", "referrals"):
+            extra = [t for t in SEQUENCED_EXTRA if t in tables]
+            for table in ("customers", "identities", "tags", "consents", "referrals", *extra):
                 cursor.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
                                f"(SELECT max(id) FROM {table}))")
             raw.commit()

@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -108,6 +108,10 @@ class Context:
     # iterates), per-customer lookups are written as correlated EXISTS probes through the
     # customer's own index entries instead of lists materialised over all customers.
     probe: bool = False
+    # Only these customers are asked about (a recomputation of the customers an event
+    # concerned): every list a condition builds is limited to them, so the work follows
+    # the customers, not the size of the brand.
+    scope: tuple[int, ...] | None = None
 
     def since(self, window: Window) -> dt.datetime:
         return _shift(self.now, -window.to_timedelta())
@@ -117,14 +121,15 @@ class Context:
         return self.now.astimezone(ZoneInfo(self.timezone)).date()
 
 
-def compile_rule(rule: Rule, *, now: dt.datetime, timezone: str = "Asia/Shanghai"
-                 ) -> Select[Any]:
+def compile_rule(rule: Rule, *, now: dt.datetime, timezone: str = "Asia/Shanghai",
+                 scope: Sequence[int] | None = None) -> Select[Any]:
     """``SELECT customers.id`` of the active customers matching ``rule`` at ``now``.
 
     ``rule`` must be valid (from `parse`, `from_json` or `validate`). ``now`` must be
     timezone-aware. The statement carries every rule value as a bound parameter.
     """
-    return select(Customer.id).where(*rule_conditions(rule, now=now, timezone=timezone))
+    return select(Customer.id).where(*rule_conditions(rule, now=now, timezone=timezone,
+                                                      scope=scope))
 
 
 def count_statement(rule: Rule, *, now: dt.datetime, timezone: str = "Asia/Shanghai"
@@ -134,14 +139,21 @@ def count_statement(rule: Rule, *, now: dt.datetime, timezone: str = "Asia/Shang
         *rule_conditions(rule, now=now, timezone=timezone))
 
 
-def rule_conditions(rule: Rule, *, now: dt.datetime, timezone: str = "Asia/Shanghai"
-                    ) -> list[ColumnElement[bool]]:
+def rule_conditions(rule: Rule, *, now: dt.datetime, timezone: str = "Asia/Shanghai",
+                    scope: Sequence[int] | None = None) -> list[ColumnElement[bool]]:
     """The WHERE conditions on ``customers`` behind `compile_rule`, to combine with others
-    (membership diffs select from ``customers`` with one more condition)."""
+    (membership diffs select from ``customers`` with one more condition). With ``scope``,
+    only those customers are selected and every subquery reads only their rows."""
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
-    ctx = Context(now.astimezone(dt.UTC), timezone)
-    return [Customer.status == "active", _predicate(rule, ctx)]
+    ids = tuple(sorted({int(i) for i in scope})) if scope is not None else None
+    ctx = Context(now.astimezone(dt.UTC), timezone, scope=ids)
+    return [Customer.status == "active", *scoped(Customer.id, ctx), _predicate(rule, ctx)]
+
+
+def scoped(key: Any, ctx: Context) -> list[ColumnElement[bool]]:
+    """``key IN (the scope)`` when the context has one, else nothing."""
+    return [] if ctx.scope is None else [key.in_(ctx.scope)]
 
 
 # -- the predicate, node by node ------------------------------------------------------------
@@ -168,7 +180,7 @@ def _predicate(rule: Rule, ctx: Context) -> ColumnElement[bool]:
     if isinstance(rule, EventCount):
         where = [Event.type == rule.event_type, *_window(Event.ts, rule.window, ctx)]
         return _count_condition(Event.customer_id, where, func.count(), rule.cmp, rule.value,
-                                is_count=True)
+                                is_count=True, ctx=ctx)
     if isinstance(rule, AttrCompare):
         return _attr(rule)
     if isinstance(rule, nodes.InScenario | nodes.Intent):
@@ -194,18 +206,19 @@ def _compare(rule: Compare, ctx: Context) -> ColumnElement[bool]:
                  *_window(Order.ts, rule.window, ctx)]
         if field == "orders":
             return _count_condition(Order.customer_id, where, func.count(), cmp, value,
-                                    is_count=True)
+                                    is_count=True, ctx=ctx)
         if field == "spend":
             return _count_condition(Order.customer_id, where, func.sum(Order.amount), cmp,
-                                    value, is_count=False)
+                                    value, is_count=False, ctx=ctx)
         having = _compare_expr(func.avg(Order.amount), cmp, value)
         return Customer.id.in_(
-            select(Order.customer_id).where(*where).group_by(Order.customer_id)
+            select(Order.customer_id).where(*where, *scoped(Order.customer_id, ctx))
+            .group_by(Order.customer_id)
             .having(having))
     if field == "referrals":
         where = _window(Referral.at, rule.window, ctx)
         return _count_condition(Referral.referrer_id, where, func.count(), cmp, value,
-                                is_count=True)
+                                is_count=True, ctx=ctx)
     if field in _PROFILE_COLUMNS:
         column = _PROFILE_COLUMNS[field]
         return and_(column.is_not(None), _compare_expr(column, cmp, value))
@@ -232,7 +245,7 @@ def _lookup(key: Any, where: list[ColumnElement[bool]], ctx: Context) -> ColumnE
     (``id IN (...)``) or, when probing, a correlated ``EXISTS`` on the customer's rows."""
     if ctx.probe:
         return select(key).where(key == Customer.id, *where).exists()
-    return Customer.id.in_(select(key).where(*where))
+    return Customer.id.in_(select(key).where(*where, *scoped(key, ctx)))
 
 
 def _is_driver(rule: Rule) -> bool:
@@ -254,7 +267,7 @@ def _window(column: Any, window: Window | None, ctx: Context) -> list[ColumnElem
 
 def _count_condition(
     key: Any, where: list[ColumnElement[bool]], aggregate: Any, cmp: Cmp, value: Value,
-    *, is_count: bool,
+    *, is_count: bool, ctx: Context | None = None,
 ) -> ColumnElement[bool]:
     """``aggregate <cmp> value`` per customer, where customers without rows have 0.
 
@@ -263,7 +276,7 @@ def _count_condition(
     included without scanning them.
     """
     holds_at_zero = _holds(cmp, value, 0)
-    groups = select(key).where(*where)
+    groups = select(key).where(*where, *(scoped(key, ctx) if ctx else []))
     if is_count and _true_for_every_group(cmp, value, negated=holds_at_zero):
         # "count >= 1" holds for every group: no GROUP BY needed, just the keys.
         return not_(Customer.id.in_(groups)) if holds_at_zero else Customer.id.in_(groups)
@@ -411,6 +424,7 @@ def _consent(rule: nodes.Consent, ctx: Context) -> ColumnElement[bool]:
         latest.c.granted.is_(True),
         latest.c.at <= ctx.now,
         not_(superseded),
+        *scoped(latest.c.customer_id, ctx),
     )
     return Customer.id.in_(granted)
 

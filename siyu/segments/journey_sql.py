@@ -67,7 +67,7 @@ def compare(rule: Compare, ctx: Any) -> ColumnElement[bool]:
     where = [is_purchase(), owner.id == Order.customer_id,
              other, *c._window(Order.ts, rule.window, ctx)]
     return c._count_condition(Order.customer_id, where, func.count(), rule.cmp, rule.value,
-                              is_count=True)
+                              is_count=True, ctx=ctx)
 
 
 def predicate(rule: InScenario | Intent, ctx: Any) -> ColumnElement[bool]:
@@ -84,7 +84,8 @@ def predicate(rule: InScenario | Intent, ctx: Any) -> ColumnElement[bool]:
         .join(Message, Message.id == BotDecision.message_id)
         .where(or_(BotDecision.intent == rule.intent, BotDecision.intent.in_(titled)),
                BotDecision.confidence >= RECOGNISED_CONFIDENCE,
-               *c._window(Message.created_at, rule.window, ctx))
+               *c._window(Message.created_at, rule.window, ctx),
+               *c.scoped(Conversation.customer_id, ctx))
     )
     if ctx.probe:
         return found.where(Conversation.customer_id == Customer.id).exists()

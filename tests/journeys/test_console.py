@@ -84,7 +84,7 @@ def test_the_360_card_shows_the_stage_and_each_scenario_with_its_why(
     card = html.split('id="panel-journey"')[1].split("</section>")[0]
     assert "旅程与场景" in html and "旅程阶段" in card and "<strong>售后</strong>" in card
     assert "<strong>食用周期结束</strong>" in card and "<strong>帮亲友购买</strong>" in card
-    assert "订单 O-LIN-1 的「益生菌冻干粉 30 条」×1预计 3 天后吃完" in card
+    assert "订单 O-LIN-1 的「益生菌冻干粉 30 条」×1，预计 3 天后吃完" in card
     assert "顾客在网页聊天说「想给我妈也买一盒」" in card
     wang = client.get(f"/customers/{ids['wang']}").text.split('id="panel-journey"')[1]
     assert "<strong>入群</strong>" in wang and "<strong>投诉（投诉中）</strong>" in wang

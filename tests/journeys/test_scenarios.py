@@ -89,7 +89,7 @@ def test_a_quantity_whose_cycle_ends_in_3_days_enters_the_cycle_scenario(
     assert view["stage"] == "after_sales" and view["stage_label"] == "售后"
     assert [s["name"] for s in view["scenarios"]] == ["食用周期结束"]
     assert view["scenarios"][0]["why"].startswith(
-        "订单 O-DUE 的「益生菌冻干粉 30 条」×2预计 3 天后吃完")
+        "订单 O-DUE 的「益生菌冻干粉 30 条」×2，预计 3 天后吃完")
     assert _journey(sessions, lapsed)["scenarios"] == []
     assert _journey(sessions, fresh)["scenarios"] == []
     with sessions() as s:
@@ -202,3 +202,32 @@ def test_full_recomputation_is_idempotent(
     assert (first.entered, first.stage_baselines) == (1, 1)
     assert (again.entered, again.exited, again.stage_changes, again.stage_baselines) == (
         0, 0, 0, 0)
+
+
+def test_a_rule_limited_to_some_customers_selects_exactly_those_the_full_rule_does(
+        sessions: sessionmaker[Session], settings: Settings) -> None:
+    # What the per-customer recomputation relies on: with a scope, every list a condition
+    # builds reads only those customers' rows, and the answer is the full answer's share.
+    from siyu.segments.compiler import compile_rule
+    from siyu.segments.rules import parse
+
+    ids = [_customer(sessions, settings, f"C-S{i}", f"1380000010{i}") for i in range(4)]
+    _order(sessions, settings, "C-S0", "O-S0", days_ago=57, qty=2)
+    _order(sessions, settings, "C-S1", "O-S1", days_ago=2, qty=1, recipient_name="林母")
+    _say(sessions, "+8613800000102", "质量太差要投诉", "m-s2")
+    _run_jobs(sessions)
+    rules = [rule for _, rule in service.stage_rules(sessions())] + [
+        parse(text) for text in ('days_until_repurchase <= 3', 'orders_for_others >= 1',
+                                 'intent("投诉", last 7d)', 'not scenario("投诉")',
+                                 'orders = 0 and not consent("sms", "marketing")',
+                                 'spend < 100 or tag("投诉中")')]
+    now = dt.datetime.now(dt.UTC)
+    with sessions() as s:
+        for rule in rules:
+            full = set(s.scalars(compile_rule(rule, now=now)))
+            for scope in (ids[:2], ids[2:], ids[1:2]):
+                got = set(s.scalars(compile_rule(rule, now=now, scope=scope)))
+                assert got == full & set(scope), rule
+        assert {cid for cid in ids if cid in set(s.scalars(compile_rule(
+            parse('days_until_repurchase <= 3 or orders_for_others >= 1 or '
+                  'intent("投诉", last 7d)'), now=now)))} == set(ids[:3])
