@@ -45,6 +45,25 @@ class Settings(BaseSettings):
     # heartbeat every third of it), so a dead worker's jobs are taken over within seconds.
     job_lease_seconds: int = Field(default=30, ge=2, le=3600)
 
+    # Console sessions (siyu.auth.sessions): ended after this long without a request, and
+    # in any case this long after sign-in.
+    session_idle_minutes: int = Field(default=120, ge=1, le=7 * 24 * 60)
+    session_max_hours: int = Field(default=12, ge=1, le=30 * 24)
+    # scrypt cost of new password hashes as log2(N) (OWASP: N=2^17, r=8, p=1). Tests lower
+    # it; production refuses less than 17. Older hashes are re-hashed at the next sign-in.
+    password_scrypt_log2n: int = Field(default=17, ge=10, le=20)
+    # Sign-in throttling (siyu.auth.throttle): after ``delay_after`` failures in a row each
+    # attempt waits 1, 2, 4 ... s; after ``lock_after`` the name (or address) is locked
+    # for ``login_lock_minutes``. Addresses get more room (an office shares one).
+    login_delay_after: int = Field(default=5, ge=1, le=100)
+    login_lock_after: int = Field(default=10, ge=2, le=1000)
+    login_address_delay_after: int = Field(default=20, ge=1, le=1000)
+    login_address_lock_after: int = Field(default=50, ge=2, le=10_000)
+    login_lock_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    # Second factor (TOTP, siyu.auth.mfa): "admin" requires it of administrators, "all"
+    # of everyone; otherwise each user may turn it on for themselves.
+    require_mfa: Literal["off", "admin", "all"] = "off"
+
     # A conversation waiting longer than this for a person is marked late in the inbox.
     service_sla_seconds: int = Field(default=120, ge=10, le=86_400)
     wecom_corp_id: str = ""
@@ -77,6 +96,18 @@ class Settings(BaseSettings):
         if not value.startswith(("sqlite", "postgresql")):
             raise ValueError("SIYU_DATABASE_URL must be a sqlite:// or postgresql:// URL")
         return value
+
+    @model_validator(mode="after")
+    def _login_limits(self) -> Settings:
+        if self.login_lock_after <= self.login_delay_after:
+            raise ValueError("SIYU_LOGIN_LOCK_AFTER must be greater than SIYU_LOGIN_DELAY_AFTER")
+        if self.login_address_lock_after <= self.login_address_delay_after:
+            raise ValueError("SIYU_LOGIN_ADDRESS_LOCK_AFTER must be greater than "
+                             "SIYU_LOGIN_ADDRESS_DELAY_AFTER")
+        if self.environment == "production" and self.password_scrypt_log2n < 17:
+            raise ValueError("SIYU_PASSWORD_SCRYPT_LOG2N must be at least 17 in production "
+                             "(OWASP: scrypt N=2^17)")
+        return self
 
     @model_validator(mode="after")
     def _no_weak_secret_key(self) -> Settings:

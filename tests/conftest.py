@@ -19,6 +19,11 @@ from siyu.app import create_app
 from siyu.config import Settings
 from siyu.db import Base, make_engine, make_session_factory
 
+# Password hashing at a test cost (production refuses less than OWASP's 2^17, asserted in
+# tests/auth/test_passwords.py); set before any settings are read, inherited by the
+# subprocesses tests start.
+os.environ.setdefault("SIYU_PASSWORD_SCRYPT_LOG2N", "12")
+
 
 def _create_pg_database(server_url: str) -> tuple[str, str]:
     url = make_url(server_url)

@@ -9,7 +9,8 @@ from typing import Annotated
 import typer
 
 from siyu.auth import secrets as secrets_
-from siyu.auth import service
+from siyu.auth import service, users
+from siyu.auth import sessions as auth_sessions
 from siyu.auth.models import API_SCOPES, ROLES
 from siyu.db import utcnow
 from siyu.kit.cli import console, err_console, handle_errors, open_env, print_json
@@ -113,7 +114,7 @@ def user_create(
     generated = password is None
     password = password or secrets.token_urlsafe(12)
     with env.session() as session:
-        user = service.create_user(session, username, password, role, display_name)
+        user = users.create(session, _actor(), username, password, role, display_name)
     console.print(f"user '{user.username}' ({user.role}) created", highlight=False)
     if generated:
         console.print(f"password: {password}", highlight=False)
@@ -130,26 +131,126 @@ def user_set_password(
     generated = password is None
     password = password or secrets.token_urlsafe(12)
     with env.session() as session:
-        service.set_password(session, username, password)
-    console.print(f"password of '{username}' changed", highlight=False)
+        users.change_password(session, _actor(), username, password)
+    console.print(f"password of '{username}' changed; their sessions ended", highlight=False)
     if generated:
         console.print(f"password: {password}", highlight=False)
+
+
+def _actor() -> str:
+    from siyu.privacy.cli import cli_actor
+
+    return cli_actor()
 
 
 @user_app.command("list")
 @handle_errors
 def user_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """List console users and their roles."""
+    """List console users: role, status, last sign-in, live sessions, second factor."""
     env = open_env()
     with env.session() as session:
-        rows = [{"id": u.id, "username": u.username, "display_name": u.display_name,
-                 "role": u.role, "active": u.is_active} for u in service.list_users(session)]
+        rows = [r.as_dict() for r in users.overview(session, env.settings)]
     if as_json:
         print_json(rows)
         return
     for r in rows:
         console.print(f"#{r['id']}  {r['username']}  {r['display_name']}  {r['role']}"
-                      f"{'' if r['active'] else '  (disabled)'}", highlight=False)
+                      f"{'' if r['active'] else '  (disabled)'}  sessions: {r['sessions']}"
+                      f"{'  2FA' if r['mfa'] else ''}  last login: {r['last_login_at'] or '-'}",
+                      highlight=False)
+
+
+@user_app.command("disable")
+@handle_errors
+def user_disable(username: str) -> None:
+    """Refuse the user's sign-ins and end their sessions at once."""
+    env = open_env()
+    with env.session() as session:
+        users.disable(session, _actor(), username)
+    console.print(f"user '{username}' disabled; their sessions ended", highlight=False)
+
+
+@user_app.command("enable")
+@handle_errors
+def user_enable(username: str) -> None:
+    """Let a disabled user sign in again."""
+    env = open_env()
+    with env.session() as session:
+        users.enable(session, _actor(), username)
+    console.print(f"user '{username}' enabled", highlight=False)
+
+
+@user_app.command("set-role")
+@handle_errors
+def user_set_role(username: str,
+                  role: Annotated[str, typer.Argument(help=" | ".join(ROLES))]) -> None:
+    """Change a user's role; their sessions end (they sign in again with the new role)."""
+    env = open_env()
+    with env.session() as session:
+        users.set_role(session, _actor(), username, role)
+    console.print(f"user '{username}' is now {role}; their sessions ended", highlight=False)
+
+
+@user_app.command("sessions")
+@handle_errors
+def user_sessions(username: str,
+                  as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """The user's live console sessions."""
+    env = open_env()
+    with env.session() as session:
+        user = users.by_name(session, username)
+        rows = [{"id": s.id, "created_at": s.created_at.isoformat(),
+                 "last_seen_at": s.last_seen_at.isoformat(),
+                 "expires_at": s.expires_at.isoformat(), "ip": s.ip,
+                 "user_agent": s.user_agent}
+                for s in auth_sessions.list_for(session, env.settings, user.id)]
+    if as_json:
+        print_json(rows)
+        return
+    if not rows:
+        console.print(f"'{username}' has no live sessions", highlight=False)
+    for r in rows:
+        console.print(f"#{r['id']}  since {r['created_at']}  last seen {r['last_seen_at']}  "
+                      f"from {r['ip'] or '-'}", highlight=False)
+
+
+@user_app.command("revoke")
+@handle_errors
+def user_revoke(
+    username: str,
+    session_id: Annotated[int | None, typer.Option("--session", help="one session's id "
+                                                   "(default: all of them)")] = None,
+) -> None:
+    """End the user's console sessions (all, or one with --session)."""
+    env = open_env()
+    with env.session() as session:
+        ended = users.revoke(session, _actor(), username, session_id)
+    console.print(f"{ended} session(s) of '{username}' ended", highlight=False)
+
+
+@user_app.command("unlock")
+@handle_errors
+def user_unlock(
+    username: str,
+    address: Annotated[str | None, typer.Option(help="also clear this client address")] = None,
+) -> None:
+    """Clear a sign-in lock after too many failures (works for any name, so the last
+    administrator can always get back in from the server's shell)."""
+    env = open_env()
+    with env.session() as session:
+        users.unlock(session, env.settings, _actor(), username, address=address)
+    console.print(f"sign-in lock of '{username}' cleared", highlight=False)
+
+
+@user_app.command("mfa-reset")
+@handle_errors
+def user_mfa_reset(username: str) -> None:
+    """Remove a user's second factor (a lost phone); they enrol again if it is required."""
+    env = open_env()
+    with env.session() as session:
+        had = users.reset_mfa(session, _actor(), username)
+    console.print(f"second factor of '{username}' {'removed' if had else 'was not set'}",
+                  highlight=False)
 
 
 secret_app = typer.Typer(help="The install's secret keys (kept beside the data; never shown).",
@@ -167,6 +268,9 @@ def secret_rotate(
     links, chat codes) are never rotated."""
     env = open_env()
     generation = secrets_.rotate(env.settings, purpose, engine=env.engine)
+    if purpose == "session":
+        with env.session() as session:
+            auth_sessions.end_everyone(session)
     console.print(f"'{purpose}' key rotated (generation {generation}): "
                   f"{secrets_.ROTATABLE[purpose]}; running servers follow within "
                   f"{secrets_.REFRESH_SECONDS:.0f} s", highlight=False)

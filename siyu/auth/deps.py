@@ -8,9 +8,8 @@ from dataclasses import dataclass
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
-from siyu.auth import service
+from siyu.auth import service, sessions
 from siyu.auth.errors import InvalidApiKey, RoleForbidden, ScopeForbidden
-from siyu.auth.models import User
 from siyu.errors import Unauthorized
 from siyu.kit.web import get_session
 
@@ -63,11 +62,16 @@ class Principal:
 
 
 def console_user(request: Request, session: Session) -> Principal | None:
-    user_id = request.session.get("uid") if "session" in request.scope else None
-    if not isinstance(user_id, int):
+    """The user of the request's console session: the signed cookie names a server-side
+    session (siyu.auth.sessions), looked up in the database on every request so that an
+    ended session is refused at once by every server process."""
+    if "session" not in request.scope:
         return None
-    user = session.get(User, user_id)
-    if user is None or not user.is_active:
+    token = request.session.get(sessions.COOKIE_KEY)
+    if token is None:
+        return None
+    user = sessions.resolve(session, request.app.state.settings, token)
+    if user is None:
         return None
     request.state.principal = f"user:{user.id}"  # for the access log (siyu.kit.web)
     return Principal("user", user.username, user.role, user.id)

@@ -1,6 +1,6 @@
 """Errors of the auth domain."""
 
-from siyu.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
+from siyu.errors import Conflict, Forbidden, InvalidInput, NotFound, SiyuError, Unauthorized
 
 
 class InvalidApiKey(Unauthorized):
@@ -29,3 +29,16 @@ class UserNotFound(NotFound):
 
 class InvalidUser(InvalidInput):
     code = "invalid_user"
+
+
+class LoginThrottled(SiyuError):
+    status_code = 429
+    code = "login_throttled"
+
+
+class LastAdmin(Conflict):
+    code = "last_admin"
+
+
+class InvalidTotp(InvalidInput):
+    code = "invalid_totp"

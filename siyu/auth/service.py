@@ -1,7 +1,9 @@
 """Users, passwords and API keys.
 
 Passwords are hashed with scrypt from the standard library (memory-hard, no extra
-dependency); API keys are random 32-byte tokens of which only the SHA-256 is stored.
+dependency) at OWASP's parameters, stored in the hash so that older hashes are recognised
+and re-hashed at the next sign-in; API keys are random 32-byte tokens of which only the
+SHA-256 is stored.
 """
 
 from __future__ import annotations
@@ -17,13 +19,15 @@ from dataclasses import dataclass
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
+from siyu.auth import sessions
 from siyu.auth.errors import InvalidApiKey, InvalidUser, LoginFailed, UserExists, UserNotFound
 from siyu.auth.models import API_SCOPES, ROLES, ApiKey, User
 from siyu.auth.secrets import purpose_key as purpose_key  # the one way to a key
+from siyu.config import get_settings
 from siyu.db import utcnow
 
-_SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 KEY_PREFIX = "sy_"
+LOGIN_FAILED = "用户名或密码错误"
 
 # What each role may do; the console and API check these names, not roles.
 PERMISSIONS: dict[str, frozenset[str]] = {
@@ -40,21 +44,78 @@ PERMISSIONS: dict[str, frozenset[str]] = {
 }
 
 
-def hash_password(password: str) -> str:
+@dataclass(frozen=True)
+class ScryptParams:
+    log2n: int
+    r: int = 8
+    p: int = 1
+
+    @property
+    def maxmem(self) -> int:
+        # scrypt needs 128 * r * N * p bytes; OpenSSL refuses more than 32 MiB unless told.
+        return 2 * 128 * self.r * (2 ** self.log2n) * self.p
+
+    def encode(self) -> str:
+        return f"ln={self.log2n},r={self.r},p={self.p}"
+
+    @classmethod
+    def decode(cls, text: str) -> ScryptParams | None:
+        match = re.fullmatch(r"ln=(\d{1,2}),r=(\d{1,2}),p=(\d{1,2})", text)
+        if match is None:
+            return None
+        log2n, r, p = (int(g) for g in match.groups())
+        if not (10 <= log2n <= 22 and 1 <= r <= 32 and 1 <= p <= 16):
+            return None
+        return cls(log2n, r, p)
+
+
+# Hashes written before the parameters were stored in them ("scrypt$salt$digest").
+LEGACY_SCRYPT = ScryptParams(14)
+
+
+def scrypt_params() -> ScryptParams:
+    """The parameters new hashes get: N=2^SIYU_PASSWORD_SCRYPT_LOG2N (17, OWASP), r=8, p=1."""
+    return ScryptParams(get_settings().password_scrypt_log2n)
+
+
+def _scrypt(password: str, salt: bytes, params: ScryptParams) -> bytes:
+    return hashlib.scrypt(password.encode(), salt=salt, n=2 ** params.log2n, r=params.r,
+                          p=params.p, maxmem=params.maxmem, dklen=64)
+
+
+def hash_password(password: str, params: ScryptParams | None = None) -> str:
+    params = params or scrypt_params()
     salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(password.encode(), salt=salt, **_SCRYPT)
-    return f"scrypt${salt.hex()}${digest.hex()}"
+    return f"scrypt${params.encode()}${salt.hex()}${_scrypt(password, salt, params).hex()}"
+
+
+def _parse_hash(stored: str) -> tuple[ScryptParams, bytes, str] | None:
+    parts = stored.split("$")
+    try:
+        if len(parts) == 3 and parts[0] == "scrypt":
+            return LEGACY_SCRYPT, bytes.fromhex(parts[1]), parts[2]
+        if len(parts) == 4 and parts[0] == "scrypt":
+            params = ScryptParams.decode(parts[1])
+            if params is not None:
+                return params, bytes.fromhex(parts[2]), parts[3]
+    except ValueError:
+        return None
+    return None
 
 
 def verify_password(password: str, stored: str) -> bool:
-    try:
-        scheme, salt_hex, digest_hex = stored.split("$")
-    except ValueError:
+    parsed = _parse_hash(stored)
+    if parsed is None:
         return False
-    if scheme != "scrypt":
-        return False
-    digest = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt_hex), **_SCRYPT)
+    params, salt, digest_hex = parsed
+    digest = _scrypt(password, salt, params)
     return hmac.compare_digest(digest.hex(), digest_hex)
+
+
+def needs_rehash(stored: str) -> bool:
+    """Whether ``stored`` was made with other parameters than new hashes get."""
+    parsed = _parse_hash(stored)
+    return parsed is None or parsed[0] != scrypt_params()
 
 
 def create_user(
@@ -88,6 +149,8 @@ def set_password(session: Session, username: str, password: str) -> User:
     if user is None:
         raise UserNotFound(f"user {username!r} not found")
     user.password_hash = hash_password(password)
+    # Whoever knew the old password is signed out everywhere.
+    sessions.end_all(session, user.id)
     return user
 
 
@@ -95,25 +158,47 @@ def list_users(session: Session) -> list[User]:
     return list(session.scalars(select(User).order_by(User.id)))
 
 
-_dummy: list[str] = []
+_dummy: dict[ScryptParams, str] = {}
 
 
-def _dummy_hash() -> str:
-    """A hash of a random password, made once per process: unknown names are checked
-    against it so that they cost the same hashing work as a wrong password."""
-    if not _dummy:
-        _dummy.append(hash_password(secrets.token_urlsafe(16)))
-    return _dummy[0]
+def dummy_hash() -> str:
+    """A hash of a random password with the current parameters, made once per process:
+    unknown names are checked against it so that they cost the same hashing work as a
+    wrong password."""
+    params = scrypt_params()
+    if params not in _dummy:
+        _dummy[params] = hash_password(secrets.token_urlsafe(16), params)
+    return _dummy[params]
+
+
+def check_credentials(session: Session, username: str, password: str
+                      ) -> tuple[User | None, str]:
+    """``(user, "ok")`` for the right password of an active user, else ``(user or None,
+    reason)`` with reason ``unknown_user``, ``disabled`` or ``wrong_password``. Every case
+    does the same hashing work: an unknown name is checked against :func:`dummy_hash`.
+    A right password whose hash has older parameters is re-hashed."""
+    user = session.scalar(select(User).where(User.username == username))
+    stored = user.password_hash if user is not None else dummy_hash()
+    matches = verify_password(password, stored)
+    if user is None:
+        return None, "unknown_user"
+    if not matches:
+        return user, "wrong_password"
+    if not user.is_active:
+        return user, "disabled"
+    if needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    return user, "ok"
 
 
 def authenticate(session: Session, username: str, password: str) -> User:
     """The user whose name and password these are. An unknown name, a disabled user and a
-    wrong password get the same answer after the same hashing work (no user enumeration)."""
-    user = session.scalar(select(User).where(User.username == username))
-    stored = user.password_hash if user is not None else _dummy_hash()
-    matches = verify_password(password, stored)
-    if user is None or not user.is_active or not matches:
-        raise LoginFailed("用户名或密码错误")
+    wrong password get the same answer after the same hashing work (no user enumeration).
+    The console signs in through :func:`siyu.auth.login.sign_in`, which adds throttling,
+    the second factor and the audit log."""
+    user, outcome = check_credentials(session, username, password)
+    if user is None or outcome != "ok":
+        raise LoginFailed(LOGIN_FAILED)
     user.last_login_at = utcnow()
     return user
 

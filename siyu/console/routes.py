@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 import jinja2
-from fastapi import APIRouter, Depends, FastAPI, Form, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Form, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
@@ -34,7 +34,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from siyu import __version__
 from siyu.auth import service as auth_service
 from siyu.auth.deps import console_user
-from siyu.auth.errors import LoginFailed, RoleForbidden
+from siyu.auth.errors import RoleForbidden
 from siyu.config import Settings
 from siyu.console.nav import nav_for
 from siyu.errors import Forbidden, SiyuError
@@ -138,7 +138,7 @@ def safe_next(value: str | None) -> str:
     ):
         return HOME
     parts = urlsplit(value)
-    if parts.scheme or parts.netloc or parts.path in ("/login", "/logout"):
+    if parts.scheme or parts.netloc or parts.path in ("/login", "/logout", "/login/code"):
         return HOME
     return value
 
@@ -198,6 +198,12 @@ def _render(
     return response
 
 
+def render_page(request: Request, name: str, context: dict[str, Any], *,
+                status_code: int = 200) -> HTMLResponse:
+    """A page of the console's own templates, signed in or not (the sign-in pages)."""
+    return _render(request, name, context, status_code=status_code)
+
+
 def _flash(request: Request, text: str, kind: str = "ok") -> None:
     request.session["flash"] = {"kind": kind, "text": text}
 
@@ -216,50 +222,13 @@ def home() -> RedirectResponse:
     return _redirect(HOME)
 
 
-@router.get("/login")
-def login_page(
-    request: Request,
-    next_path: str = Query("", alias="next", max_length=2000),
-    session: Session = Depends(get_session, scope="function"),
-) -> Response:
-    if console_user(request, session) is not None:
-        return _redirect(safe_next(next_path))
-    return _render(request, "login.html",
-                   {"next": safe_next(next_path), "error": None, "username": ""})
-
-
-@router.post("/login")
-def login(
-    request: Request,
-    username: str = Form("", max_length=60),
-    password: str = Form("", max_length=200),
-    next_path: str = Form("", alias="next", max_length=2000),
-    _: None = Depends(check_csrf),
-    session: Session = Depends(get_session, scope="function"),
-) -> Response:
-    try:
-        user = auth_service.authenticate(session, username.strip(), password)
-    except LoginFailed as exc:
-        return _render(request, "login.html",
-                       {"next": safe_next(next_path), "error": exc.message,
-                        "username": username}, status_code=401)
-    # A fresh session (and CSRF token) at sign-in, so nothing from before carries over.
-    request.session.clear()
-    request.session["uid"] = user.id
-    request.session["csrf"] = secrets.token_urlsafe(32)
-    return _redirect(safe_next(next_path))
-
-
-@router.post("/logout")
-def logout(request: Request, _: None = Depends(check_csrf)) -> RedirectResponse:
-    request.session.clear()
-    return _redirect("/login")
+# The sign-in pages (/login, /login/code, /logout) are the auth domain's: siyu.auth.console.
 
 
 # -- mounting --------------------------------------------------------------------------------
 
 _TITLES = {400: "请求有误", 401: "需要登录", 403: "没有权限", 404: "找不到页面", 409: "操作冲突",
-           413: "内容过大", 422: "输入有误"}
+           413: "内容过大", 422: "输入有误", 429: "请求过于频繁"}
 
 
 def _is_console(request: Request) -> bool:

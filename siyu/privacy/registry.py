@@ -235,6 +235,10 @@ for _name in ("kb_intents", "kb_intent_examples", "kb_faq", "kb_keyword_rules", 
 # -- staff and access --------------------------------------------------------------------------
 declare("users", holds_personal_data=False, note="staff accounts, not customers")
 declare("api_keys", holds_personal_data=False, note="only key hashes")
+declare("user_sessions", holds_personal_data=False,
+        note="staff sign-in sessions: token hashes, staff address and browser")
+declare("login_throttles", holds_personal_data=False,
+        note="failed sign-in counts under keyed hashes of the name and address")
 declare("install_secrets", holds_personal_data=False, note="the install's master secret")
 
 # -- privacy -----------------------------------------------------------------------------------

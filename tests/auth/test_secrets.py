@@ -141,7 +141,8 @@ def admin_id(sessions: sessionmaker[Session]) -> int:
 
 
 def test_a_console_cookie_signed_with_any_key_but_the_installs_own_is_refused(
-        app_client: TestClient, settings: Settings, admin_id: int, tmp_path: Path) -> None:
+        app_client: TestClient, settings: Settings, admin_id: int, tmp_path: Path,
+        sessions: sessionmaker[Session]) -> None:
     foreign = secrets.purpose_key(sqlite_settings(tmp_path / "other"), "session")
     for key in (OLD_DEFAULT, foreign, secrets.purpose_key(settings, "chat-session")):
         app_client.cookies.set("siyu_session", cookie_for(key, {"uid": admin_id}))
@@ -149,8 +150,22 @@ def test_a_console_cookie_signed_with_any_key_but_the_installs_own_is_refused(
         assert r.status_code in (302, 303, 307) and r.headers["location"].startswith("/login")
     # The install's own key signs a cookie the console accepts (the test can fail).
     own = secrets.purpose_key(settings, "session")
-    app_client.cookies.set("siyu_session", cookie_for(own, {"uid": admin_id}))
+    with sessions() as session:
+        from siyu.auth import sessions as auth_sessions
+        from siyu.auth.models import User
+
+        token = auth_sessions.start(session, settings, session.get(User, admin_id))
+        session.commit()
+    for key in (OLD_DEFAULT, foreign):
+        app_client.cookies.set("siyu_session", cookie_for(key, {"sid": token}))
+        r = app_client.get("/customers", follow_redirects=False)
+        assert r.status_code in (302, 303, 307)
+    app_client.cookies.set("siyu_session", cookie_for(own, {"sid": token}))
     assert app_client.get("/customers", follow_redirects=False).status_code == 200
+    # A cookie naming a user rather than a server-side session is no longer accepted.
+    app_client.cookies.clear()
+    app_client.cookies.set("siyu_session", cookie_for(own, {"uid": admin_id}))
+    assert app_client.get("/customers", follow_redirects=False).status_code in (302, 303, 307)
 
 
 def test_a_rotated_session_key_signs_everyone_out(
@@ -203,6 +218,7 @@ def pieces(value: str, size: int = 4) -> set[str]:
 def test_production_start_up_with_a_weak_key_echoes_no_secret(
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SIYU_ENVIRONMENT", "production")
+    monkeypatch.setenv("SIYU_PASSWORD_SCRYPT_LOG2N", "17")
     monkeypatch.setenv("SIYU_SECRET_KEY", WEAK)
     monkeypatch.setenv("SIYU_WECOM_AES_KEY", AES)
     monkeypatch.setenv("SIYU_WECOM_CORP_SECRET", CORP)
