@@ -45,7 +45,7 @@ LIFECYCLES = "acquisition, growth, maturity, decline, churned, reactivated"
 AUDIENCES = "mainstream, pioneer, seed, potential, influencer, follower, ideal"
 KINDS = (
     "phone, email, wecom_userid, wecom_external_userid, wechat_openid, wechat_unionid, "
-    "app_user_id, external_id"
+    "app_user_id, external_id, voiceprint_id"
 )
 CMPS = "'=', '!=', '<', '<=', '>', '>=', 'in', 'not in', 'between'"
 
@@ -737,7 +737,7 @@ def test_registry_shape() -> None:
     assert FIELDS["has_identity"].text_name == "has"
     assert FIELDS["has_identity"].enum_values == {
         "phone", "email", "wecom_userid", "wecom_external_userid", "wechat_openid",
-        "wechat_unionid", "app_user_id", "external_id",
+        "wechat_unionid", "app_user_id", "external_id", "voiceprint_id",
     }  # fmt: skip
     windowed = sorted(name for name, spec in FIELDS.items() if spec.window)
     assert windowed == ["avg_order_value", "event", "intent", "orders", "orders_for_others",
