@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 BENCHES = ["ingest", "read360", "scores", "segments", "bot", "channels", "privacy",
-           "playbooks", "phone", "voc", "journeys"]
+           "playbooks", "phone", "voc", "journeys", "login"]
 
 
 def main(argv: list[str] | None = None) -> int:
