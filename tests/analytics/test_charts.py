@@ -47,10 +47,10 @@ def test_stacked_bars_histogram_line_funnel_progress() -> None:
     assert len(list(line.iter(f"{NS}circle"))) == 3
     steps = _parse(charts.funnel([("客户池", 1000), ("铁粉", 250)], title="f"))
     texts = [t.text for t in steps.iter(f"{NS}text")]
-    assert texts == ["客户池 1,000(100%)", "铁粉 250(25%)"]
+    assert texts == ["客户池 1,000（100%）", "铁粉 250（25%）"]
     bar = charts.progress(250, 1000, title="铁粉", unit=" 位")
-    assert "250 / 1,000 位(25.0%)" in bar
+    assert "250 / 1,000 位（25.0%）" in bar
     filled = re.search(r'width="(\d+\.\d)" height="22" rx="11" fill="#16a34a"', bar)
     assert filled is not None and filled.group(1) == "139.0"  # 556 px x 25%
     # Past the goal the bar is full and the real count is still shown.
-    assert "1,500 / 1,000(100.0%)" in charts.progress(1500, 1000, title="满")
+    assert "1,500 / 1,000（100.0%）" in charts.progress(1500, 1000, title="满")

@@ -315,8 +315,8 @@ def test_agent_reply_outside_the_window_is_refused_with_the_reason_and_what_rema
         s.commit()
     _age_inbound(sessions, 49)
     sends_before = len(oa_api.calls("/cgi-bin/message/custom/send"))
+    agent = login("agent")  # signing in stores a session and an audit entry: count after it
     before = row_counts(sessions)
-    agent = login("agent")
     page = agent.get(f"/service/conversations/{conv_id}")
     assert "公众号客服消息窗口已关闭" in page.text and "可改用：短信" in page.text
     refused = agent.post(f"/service/conversations/{conv_id}/reply",

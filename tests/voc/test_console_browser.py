@@ -75,7 +75,7 @@ def test_dashboard_drill_down_and_darkest_moment(page: Any,
 def test_survey_builder_previews_the_survey_page(page: Any,
                                                  live_server: LiveServer) -> None:  # noqa: F811
     sign_in_at(page, f"{live_server.url}/voc/surveys", "operator")
-    assert page.locator("td.mono", has_text="after_delivery").is_visible()
+    assert page.locator("td code", has_text="after_delivery").is_visible()
     page.locator("#builder-form input[name=name]").fill("after_return_v2")
     page.locator("#builder-form input[name=title]").fill("退货体验回访")
     page.locator("#preview-btn").click()
