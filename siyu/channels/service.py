@@ -36,7 +36,7 @@ class ReplyCheck:
     def message(self) -> str:
         offered = "、".join(a["label"] for a in self.alternatives)
         return f"{self.reason}。" + (f"可改用：{offered}。" if offered else
-                                    "该顾客没有其他可联系的渠道。")
+                                    "该客户没有其他可联系的渠道。")
 
 
 def _alternatives(session: Session, customer_id: int, channel: str) -> list[dict[str, str]]:
@@ -59,7 +59,7 @@ def reply_check(session: Session, conversation_id: int) -> ReplyCheck:
     channel, customer_id = route
     if channel == "phone":
         return ReplyCheck(False, "phone_call_only",
-                          "电话会话只能在通话中交谈，文字回复不会送达顾客",
+                          "电话会话只能在通话中交谈，文字回复不会送达客户",
                           _alternatives(session, customer_id, channel))
     if channel != "oa":
         return ReplyCheck(True)

@@ -488,7 +488,7 @@ def _why_intent(session: Session, node: Intent, ids: Sequence[int], *, now: dt.d
         for cid, body, at, channel, _intent in rows:
             if cid not in out:
                 where = _CHANNEL_ZH.get(channel, channel)
-                out[cid] = f"顾客在{where}说「{_short(body)}」（{local_moment(at)}）"
+                out[cid] = f"客户在{where}说「{_short(body)}」（{local_moment(at)}）"
     return out
 
 

@@ -16,6 +16,11 @@ from typing import Any
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
+#: Written first in every export meant for a spreadsheet: without a byte-order mark, Excel
+#: (and WPS) on a Chinese Windows read a UTF-8 file as GBK and show 客户编号 as mojibake.
+#: siyu's own importers read with ``utf-8-sig``, so its exports import back unchanged.
+BOM = "\ufeff"
+
 
 def neutralise(value: Any) -> Any:
     """``value`` itself, or for a string a spreadsheet would evaluate, ``'`` + the string."""

@@ -169,8 +169,9 @@ def export_csv(
     session: Session = Depends(get_session, scope="function"),
     principal: Principal = Depends(require("customers.read")),
 ) -> StreamingResponse:
-    """The members as CSV (客户编号, 品牌客户号, 姓名, masked 手机号), streamed; the
-    export is recorded in the audit log."""
+    """The members as CSV (客户编号, 品牌客户号, 姓名, masked 手机号), UTF-8 with a
+    byte-order mark so that Excel shows the Chinese, streamed; the export is recorded in
+    the audit log."""
     segment = service.get_segment(session, segment_id)
     privacy.record_audit(session, actor=principal, action="segment.export",
                          target=f"segment:{segment.id}", detail={"members": segment.size},
@@ -182,6 +183,7 @@ def export_csv(
         # The request's session ends with the handler; the stream reads with its own.
         with factory() as own:
             buf = io.StringIO()
+            buf.write(csvsafe.BOM)
             writer = csvsafe.writer(buf)
             writer.writerow(service.EXPORT_HEADER)
             for batch in service.export_rows(own, segment.id):

@@ -181,7 +181,7 @@ def export(
     as_json: JsonOpt = False,
 ) -> None:
     """Write the segment's members to FILE as CSV: customer id, external id, name, masked
-    phone (the membership of the last refresh)."""
+    phone (the membership of the last refresh); UTF-8 with a byte-order mark, for Excel."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     env = open_env()
@@ -191,7 +191,7 @@ def export(
         segment = service.get_segment_by_name(session, name)
         # Written to a side file and renamed, so a failed export never leaves half a file.
         try:
-            with tmp.open("w", newline="", encoding="utf-8") as handle, Progress(
+            with tmp.open("w", newline="", encoding="utf-8-sig") as handle, Progress(
                 TextColumn("导出人群"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                 console=err_console, disable=as_json,
             ) as bar:

@@ -149,7 +149,7 @@ def _clarify(runtime: kb.KbRuntime, ctx: CustomerContext, pred: kb.Prediction,
     out.replies.append(f"{ctx.salutation}，请问您想咨询的是：\n1. {titles[0]}\n2. {titles[1]}\n"
                        "回复数字即可，也可以换个说法描述您的问题～")
     out.action = "clarify"
-    out.reason = f"不确定是「{titles[0]}」还是「{titles[1]}」，请顾客选择"
+    out.reason = f"不确定是「{titles[0]}」还是「{titles[1]}」，请客户选择"
     out.step("clarify", options=[n for n, _ in ranked])
     return True
 
@@ -190,12 +190,12 @@ def decide(session: Session, runtime: kb.KbRuntime, ctx: CustomerContext, text: 
         context_step = out.steps[-1]
 
     if HUMAN_RE.search(text):
-        out.action, out.reason, out.handoff = "handoff", "顾客要求转人工", "asked_for_person"
+        out.action, out.reason, out.handoff = "handoff", "客户要求转人工", "asked_for_person"
         out.step("rule", matched="ask_for_person")
         _topic(runtime, text, out)
         return out
     if ANGER_RE.search(text):
-        out.action, out.reason, out.handoff = "handoff", "顾客情绪激动，优先人工安抚", "angry"
+        out.action, out.reason, out.handoff = "handoff", "客户情绪激动，优先人工安抚", "angry"
         out.step("rule", matched="anger")
         _topic(runtime, text, out)
         if opening:
@@ -207,7 +207,7 @@ def decide(session: Session, runtime: kb.KbRuntime, ctx: CustomerContext, text: 
     if info is not None:
         out.intent, out.confidence = info.name, 1.0
         out.step("choice", intent=info.name, options=options)
-        if _answer_intent(ctx, info, out, "（顾客选择）"):
+        if _answer_intent(ctx, info, out, "（客户选择）"):
             return out
 
     hit = runtime.keyword(text)
@@ -337,7 +337,7 @@ def _while_waiting(session: Session, conv: Conversation, message: Message, start
     if not HUMAN_RE.search(message.text or ""):
         return None
     position = desk.queue_position(session, conv)
-    out = Outcome(action="queue", reason=f"已在排队，告知顾客排在第 {position} 位")
+    out = Outcome(action="queue", reason=f"已在排队，告知客户排在第 {position} 位")
     out.replies.append(IN_QUEUE.format(position=position))
     out.step("queue", position=position)
     desk.post_outbound(session, conversation_id=conv.id, sender="bot", text=out.replies[0])

@@ -37,7 +37,7 @@ steps:
 
 
 def _member(s: Session, settings: Settings, ref: str, phone: str) -> int:
-    cid = customers.upsert_customers(s, [{"id": ref, "name": "顾客" + ref[-1], "identities": [
+    cid = customers.upsert_customers(s, [{"id": ref, "name": "客户" + ref[-1], "identities": [
         {"kind": "phone", "value": phone}]}], settings=settings).customer_ids[0]
     customers.record_consent(s, cid, channel="sms", purpose="marketing", granted=True,
                              source="test", at=dt.datetime.now(dt.UTC) - dt.timedelta(days=30))

@@ -85,10 +85,10 @@ def test_the_360_card_shows_the_stage_and_each_scenario_with_its_why(
     assert "旅程与场景" in html and "旅程阶段" in card and "<strong>售后</strong>" in card
     assert "<strong>食用周期结束</strong>" in card and "<strong>帮亲友购买</strong>" in card
     assert "订单 O-LIN-1 的「益生菌冻干粉 30 条」×1，预计 3 天后吃完" in card
-    assert "顾客在网页聊天说「想给我妈也买一盒」" in card
+    assert "客户在网页聊天说「想给我妈也买一盒」" in card
     wang = client.get(f"/customers/{ids['wang']}").text.split('id="panel-journey"')[1]
     assert "<strong>入群</strong>" in wang and "<strong>投诉（投诉中）</strong>" in wang
-    assert "顾客在网页聊天说「质量太差要投诉」" in wang
+    assert "客户在网页聊天说「质量太差要投诉」" in wang
     zhao = client.get(f"/customers/{ids['zhao']}").text.split('id="panel-journey"')[1]
     assert "<strong>加微</strong>" in zhao and "当前不在任何细分场景中" in zhao
 
@@ -155,7 +155,7 @@ def test_a_scenario_appears_on_the_360_after_a_web_chat_message(
             time.sleep(0.5)
         row = card.locator("tr", has_text="帮亲友购买")
         assert row.count() == 1, text
-        assert "顾客在网页聊天说「想给我妈也买一盒」" in row.locator(".why").inner_text()
+        assert "客户在网页聊天说「想给我妈也买一盒」" in row.locator(".why").inner_text()
         assert card.locator("tr", has_text="旅程阶段").locator("strong").inner_text() == "加微"
         console.screenshot(path="/tmp/siyu-journey-360.png", full_page=True)
         chat.close()

@@ -120,7 +120,9 @@ def test_crud_members_changes_and_export(client: TestClient, population: Populat
     export = client.get(f"/api/v1/segments/{sid}/export.csv")
     assert export.status_code == 200
     assert export.headers["content-type"].startswith("text/csv")
-    rows = list(csv.reader(io.StringIO(export.text)))
+    # A byte-order mark first, so that Excel on a Chinese Windows reads UTF-8, not GBK.
+    assert export.content.startswith("\ufeff客户编号".encode())
+    rows = list(csv.reader(io.StringIO(export.content.decode("utf-8-sig"))))
     assert rows == [["客户编号", "品牌客户号", "姓名", "手机号"],
                     [str(population.ids["A"]), "EXT-A", "客户A", "138****8001"],
                     [str(population.ids["D"]), "", "客户D", ""]]

@@ -75,7 +75,8 @@ def test_create_list_refresh_export(monkeypatch: pytest.MonkeyPatch, database_ur
                        str(target))
     assert exported.exit_code == 0, exported.output
     assert "wrote 2 customers" in exported.stdout
-    with target.open(encoding="utf-8") as handle:
+    assert target.read_bytes().startswith("\ufeff客户编号".encode())  # for Excel
+    with target.open(encoding="utf-8-sig") as handle:
         rows = list(csv.reader(handle))
     assert rows == [["客户编号", "品牌客户号", "姓名", "手机号"],
                     [str(population.ids["A"]), "EXT-A", "客户A", "138****8001"],

@@ -49,13 +49,13 @@ def test_handoff_appears_in_the_queue_and_the_agent_handles_it(
     client = login("agent")
     inbox = client.get("/service")
     assert f'data-conversation="{conv_id}"' in inbox.text
-    assert "顾客要求转人工" in inbox.text
+    assert "客户要求转人工" in inbox.text
 
     page = client.get(f"/service/conversations/{conv_id}")
     assert page.status_code == 200
     assert "林晓雯" in page.text and 'id="customer-tier">VIP<' in page.text
     assert 'data-action="handoff">转人工<' in page.text  # the bot's decision
-    assert "顾客要求转人工" in page.text
+    assert "客户要求转人工" in page.text
     token = csrf_from(page.text)
 
     # No CSRF token, no action.
@@ -94,7 +94,7 @@ def test_handoff_appears_in_the_queue_and_the_agent_handles_it(
     assert "会话已结束" in closed.text and "等待客户评价" in closed.text
     # The history in words: who did what, by name.
     history = re.findall(r'<li data-kind="\w+">[^<]*· ([^<]*)</li>', closed.text)
-    assert history == ["机器人转人工：顾客要求转人工（综合）", "agent 同学 接入会话",
+    assert history == ["机器人转人工：客户要求转人工（综合）", "agent 同学 接入会话",
                        "agent 同学 → 分配给 operator 同学", "agent 同学 转接给 operator 同学",
                        "agent 同学 结束会话"], history
     with sessions() as s:

@@ -172,7 +172,7 @@ def test_without_an_available_agent_the_conversation_waits_in_the_queue(
     with sessions() as s:
         queue = desk.queue(s)
         assert [c["id"] for c in queue["waiting"]] == [result.conversation_id]
-        assert queue["waiting"][0]["handoff_reason"] == "顾客要求转人工"
+        assert queue["waiting"][0]["handoff_reason"] == "客户要求转人工"
 
 
 def test_agent_reply_close_and_satisfaction_answer(

@@ -28,8 +28,8 @@ __all__ = ["OaApiError", "OaClient"]
 
 TOKEN_ERRCODES = frozenset({40001, 40014, 41001, 42001})
 RETRYABLE_ERRCODES = frozenset({-1, 45009, 45011, 50001})
-WINDOW_ERRCODES = {45015: "顾客超过 48 小时未互动或已取消关注，客服消息窗口已关闭",
-                   45047: "本窗口内客服消息条数已达上限，需等顾客再次发消息"}
+WINDOW_ERRCODES = {45015: "客户超过 48 小时未互动或已取消关注，客服消息窗口已关闭",
+                   45047: "本窗口内客服消息条数已达上限，需等客户再次发消息"}
 
 
 redact_http_logs()

@@ -49,18 +49,18 @@ def reply_window(session: Session, customer_id: int, *, hours: float, cap: int,
     now = now or utcnow()
     last = desk.last_inbound_at(session, customer_id, channel=CHANNEL)
     if last is None:
-        return Window(False, "no_message", "顾客从未在公众号给我们发过消息，无法发送客服消息",
+        return Window(False, "no_message", "客户从未在公众号给我们发过消息，无法发送客服消息",
                       cap=cap)
     closes = last + dt.timedelta(hours=hours)
     wrote = local(last, timezone).strftime("%m-%d %H:%M")
     if now >= closes:
         return Window(False, "expired",
-                      f"公众号客服消息窗口已关闭：顾客最后一条消息在 {wrote}，已超过 "
+                      f"公众号客服消息窗口已关闭：客户最后一条消息在 {wrote}，已超过 "
                       f"{hours:g} 小时", last, closes, cap=cap)
     used = desk.outbound_count_since(session, customer_id, channel=CHANNEL, since=last,
                                      statuses=counting, exclude_id=exclude_id)
     if used >= cap:
         return Window(False, "cap_reached",
-                      f"公众号客服消息已达上限：顾客 {wrote} 的消息之后最多回复 {cap} 条，"
-                      f"需等顾客再次发消息", last, closes, used, cap)
+                      f"公众号客服消息已达上限：客户 {wrote} 的消息之后最多回复 {cap} 条，"
+                      f"需等客户再次发消息", last, closes, used, cap)
     return Window(True, None, None, last, closes, used, cap)

@@ -19,4 +19,4 @@ class PhoneAdapter:
         return True
 
     def send(self, message: OutboundMessage, customer: Recipient) -> DeliveryResult:
-        raise DeliveryFailed("电话渠道只在通话中说话：这条文字消息未送达顾客")
+        raise DeliveryFailed("电话渠道只在通话中说话：这条文字消息未送达客户")
