@@ -24,13 +24,16 @@ read here, with the same ``SIYU_`` prefix:
   ``WINDOW_MAX_MESSAGES``) and ``TEMPLATE_ID`` (the brand's template message, offered when the
   window is closed). See :mod:`siyu.channels.oa`.
 * ``SIYU_PHONE_SECRET`` / ``SIYU_PHONE_MAX_SKEW_SECONDS``: the call centre webhook's HMAC
-  key and timestamp skew limit (see :mod:`siyu.channels.phone.protocol`).
+  key and timestamp skew limit (see :mod:`siyu.channels.phone.protocol`);
+  ``SIYU_PHONE_CSAT_SMS`` / ``SIYU_PHONE_PUBLIC_URL``: the after-call SMS survey (see
+  :mod:`siyu.channels.phone.survey`); ``SIYU_PHONE_DEMO``: ``1`` opens the console's phone
+  simulator (set by ``siyu demo``).
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -61,6 +64,14 @@ class ChannelSettings(BaseSettings):
     # The call centre's webhook: HMAC key and the timestamp skew it may have (0 = off).
     phone_secret: SecretStr = SecretStr("")
     phone_max_skew_seconds: int = Field(default=300, ge=0)
+    # After-call satisfaction by SMS link (siyu.channels.phone.survey): "missed" when the
+    # caller hung up on the keypad question or a person had the call, "always" for every
+    # call without a keypad score, "off"; the link needs the address customers reach
+    # siyu's pages at (SIYU_PHONE_PUBLIC_URL, e.g. https://cs.brand.example).
+    phone_csat_sms: Literal["off", "missed", "always"] = "missed"
+    phone_public_url: str = ""
+    # The console's phone simulator (siyu demo sets it; it also needs SIYU_PHONE_SECRET).
+    phone_demo: bool = False
 
     sms_url: str = ""
     sms_token: SecretStr = SecretStr("")

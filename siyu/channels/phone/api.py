@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
 from siyu.channels.config import channel_settings_of
-from siyu.channels.phone import calls, generic, protocol
+from siyu.channels.phone import calls, generic, protocol, survey
 from siyu.config import Settings
 from siyu.errors import SiyuError
 from siyu.kit.web import get_session
 
 router = APIRouter(prefix="/channels/phone", tags=["channels"])
+templates = Jinja2Templates(directory=str(Path(__file__).resolve().parent / "templates"))
+_NO_STORE = {"Cache-Control": "no-store"}
 
 
 class PhoneNotConfigured(SiyuError):
@@ -41,7 +46,8 @@ def webhook(request: Request, body: bytes = Depends(_body),
     actions; a refused event stores nothing."""
     _verified(request, body)
     settings: Settings = request.app.state.settings
-    return calls.handle(session, protocol.parse_event(body), settings=settings)
+    return calls.handle(session, protocol.parse_event(body), settings=settings,
+                        channel=channel_settings_of(request.app.state))
 
 
 @router.post("/generic/webhook", summary="A generic call centre's callbacks, mapped")
@@ -52,4 +58,38 @@ def generic_webhook(request: Request, body: bytes = Depends(_body),
     _verified(request, body)
     settings: Settings = request.app.state.settings
     event = protocol.parse_event(generic.to_event(body))
-    return generic.to_commands(calls.handle(session, event, settings=settings))
+    return generic.to_commands(calls.handle(session, event, settings=settings,
+                                            channel=channel_settings_of(request.app.state)))
+
+
+# -- the after-call survey a caller opens from the SMS (no login: the signed link is the key)
+
+
+def _csat_page(request: Request, context: dict[str, Any], status_code: int = 200
+               ) -> HTMLResponse:
+    return templates.TemplateResponse(request, "phone/csat.html", context,
+                                      status_code=status_code, headers=_NO_STORE)
+
+
+@router.get("/csat/{token}", include_in_schema=False, response_class=HTMLResponse)
+def csat_page(request: Request, token: str,
+              session: Session = Depends(get_session, scope="function")) -> HTMLResponse:
+    try:
+        call = survey.read(session, request.app.state.settings, token)
+    except survey.CsatLinkRefused as exc:
+        return _csat_page(request, {"message": exc.message}, exc.status_code)
+    if call.csat is not None:
+        return _csat_page(request, {"message": "您已经评价过这次通话，感谢您的反馈",
+                                    "score": call.csat})
+    return _csat_page(request, {"token": token, "scores": range(5, 0, -1)})
+
+
+@router.post("/csat/{token}", include_in_schema=False, response_class=HTMLResponse)
+def csat_answer(request: Request, token: str, score: int = Form(ge=1, le=5),
+                session: Session = Depends(get_session, scope="function")) -> HTMLResponse:
+    """Store the score (once) and thank the caller."""
+    try:
+        call = survey.answer(session, request.app.state.settings, token, score)
+    except survey.CsatLinkRefused as exc:
+        return _csat_page(request, {"message": exc.message}, exc.status_code)
+    return _csat_page(request, {"message": "感谢您的评价！", "score": call.csat})

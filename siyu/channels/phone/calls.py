@@ -27,7 +27,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from siyu.channels.phone import identify
+from siyu.channels.config import ChannelSettings, get_channel_settings
+from siyu.channels.phone import identify, survey
 from siyu.channels.phone.models import PhoneCall, PhoneWebhookEvent
 from siyu.channels.phone.protocol import (
     CallEnded,
@@ -86,8 +87,11 @@ def _answer(call: PhoneCall, actions: list[dict[str, Any]]) -> dict[str, Any]:
     return {"call_id": call.call_id, "status": call.status, "actions": actions}
 
 
-def handle(session: Session, event: Event, *, settings: Settings) -> dict[str, Any]:
-    """Apply one verified event; return the call centre's next actions. Does not commit."""
+def handle(session: Session, event: Event, *, settings: Settings,
+           channel: ChannelSettings | None = None) -> dict[str, Any]:
+    """Apply one verified event; return the call centre's next actions. Does not commit.
+    ``channel`` (default: the environment's) says whether the after-call SMS survey goes
+    out and where its link points."""
     _remember(session, event)
     if isinstance(event, CallStarted):
         return _started(session, event, settings=settings)
@@ -103,11 +107,15 @@ def handle(session: Session, event: Event, *, settings: Settings) -> dict[str, A
         return _answer(call, [])
     if call.status == "ended":
         return _answer(call, [])
+    asked_on_keypad = call.status == "csat"
     call.status = "ended"
     call.ended_at = utcnow()
     call.duration_seconds = event.duration_seconds
     call.recording_ref = event.recording_ref
     _on_timeline(session, call, settings=settings)
+    cs = channel or get_channel_settings()
+    if survey.wanted(call, mode=cs.phone_csat_sms, asked_on_keypad=asked_on_keypad):
+        survey.send_link(session, call, settings=settings, public_url=cs.phone_public_url)
     return _answer(call, [])
 
 
