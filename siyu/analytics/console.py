@@ -43,9 +43,22 @@ def transition_range(transitions: dict[str, Any]) -> tuple[list[str], dict[str, 
     "last 12 months" would start with months of zeros)."""
     months: list[str] = transitions["months"]
     series: dict[str, list[int]] = transitions["series"]
-    first = next((i for i in range(len(months)) if any(v[i] for v in series.values())),
-                 len(months))
+    first = _first_with_data(transitions)
     return months[first:], {stage: values[first:] for stage, values in series.items()}
+
+
+def _first_with_data(transitions: dict[str, Any]) -> int:
+    months, series = transitions["months"], transitions["series"]
+    return next((i for i in range(len(months)) if any(v[i] for v in series.values())),
+                len(months))
+
+
+def fan_trend(data: dict[str, Any]) -> tuple[list[str], list[int]]:
+    """The true fans at each month's end over the months the stage-change chart shows (the
+    range since scores began to be recomputed), ending with the current month."""
+    trend = data["true_fans"]["trend"]
+    first = min(_first_with_data(data["transitions"]), len(trend["months"]) - 1)
+    return trend["months"][first:], trend["counts"][first:]
 
 
 def dashboard_charts(data: dict[str, Any], ltv: dict[str, Any]) -> dict[str, Any]:
@@ -56,6 +69,7 @@ def dashboard_charts(data: dict[str, Any], ltv: dict[str, Any]) -> dict[str, Any
                             "acquisition")]
     with_cac = [c for c in ltv["channels"] if c["ltv_cac"] is not None]
     fans = data["true_fans"]
+    fan_months, fan_counts = fan_trend(data)
     return {
         "lifecycle": charts.bar_chart(
             [(row["label"], row["count"]) for row in data["by_lifecycle"]],
@@ -66,9 +80,19 @@ def dashboard_charts(data: dict[str, Any], ltv: dict[str, Any]) -> dict[str, Any
             [(row["label"], row["count"]) for row in data["by_audience"]],
             title="七类人群客户数", color=charts.PALETTE[6]),
         "fans": charts.progress(fans["count"], fans["goal"], title="铁粉进度", unit=" 位铁粉"),
+        "fan_trend": charts.line_chart(
+            [m[2:] for m in fan_months], [charts.Series("铁粉数", fan_counts)],
+            title="每月末铁粉数", height=200) if len(fan_months) > 1 else None,
+        "fan_criteria": charts.bar_chart(
+            [(f"达到{c['label']}", c["met"]) for c in fans["criteria"]]
+            + [("三项都有", fans["all_three"]), ("铁粉", fans["count"])],
+            title="铁粉的三项条件：达到各项的客户数", color=charts.PALETTE[1]),
+        "fan_near": charts.bar_chart(
+            [(f"只差{c['label']}", c["only_missing"]) for c in fans["criteria"]],
+            title="只差一项就满足三项条件的客户数", color=charts.PALETTE[3]),
         "clv": charts.histogram(
             [(row["bucket"], row["count"]) for row in data["clv_distribution"]["buckets"]],
-            title="CLV 分布(客户数)"),
+            title="CLV 分布（客户数）"),
         "transitions": charts.stacked_bar_chart(
             [m[2:] for m in months], series, title="每月生命周期阶段变化") if months else None,
         "transition_months": len(months),

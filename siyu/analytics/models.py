@@ -51,6 +51,10 @@ class CustomerScore(Base):
     expected_purchases: Mapped[float | None] = mapped_column(Float)
     clv: Mapped[float | None] = mapped_column(Float, index=True)
     fan_score: Mapped[float | None] = mapped_column(Float, index=True)
+    # The fan score's three criteria, 0-100 each (a true fan has all three above zero).
+    fan_repeat: Mapped[float | None] = mapped_column(Float)
+    fan_recommend: Mapped[float | None] = mapped_column(Float)
+    fan_tolerance: Mapped[float | None] = mapped_column(Float)
     is_true_fan: Mapped[bool] = mapped_column(Boolean, default=False)
     audience: Mapped[str | None] = mapped_column(String(20))
     value_asset: Mapped[float | None] = mapped_column(Float)

@@ -137,10 +137,16 @@ def _bucket_labels(edges: list[float]) -> list[str]:
     return labels
 
 
+#: The true-fan score's three criteria (seed 004), in :class:`FanConfig`'s order.
+FAN_CRITERIA: tuple[str, ...] = ("repeat", "recommend", "tolerance")
+FAN_CRITERIA_ZH = {"repeat": "复购", "recommend": "推荐", "tolerance": "包容反馈"}
+
+
 def summary(session: Session, config: ScoringConfig, *, now: dt.datetime,
             timezone: str = "Asia/Shanghai", months: int = 12) -> dict[str, Any]:
     """The dashboard's numbers: customers by lifecycle stage, RFM tier and audience, true
-    fans against the goal, the CLV distribution in ``config.clv_buckets`` and lifecycle
+    fans against the goal (with their count at each month's end and, per criterion, how
+    many customers meet it and how many lack only it), the CLV distribution in ``config.clv_buckets`` and lifecycle
     transitions per brand-zone month over the last ``months`` months."""
     total = int(session.scalar(select(func.count()).select_from(Customer)
                                .where(Customer.status == "active")) or 0)
@@ -207,12 +213,43 @@ def summary(session: Session, config: ScoringConfig, *, now: dt.datetime,
             if key in position and stage in series:
                 series[stage][position[key]] += 1
     computed = session.scalar(select(func.max(CustomerScore.computed_at)))
+
+    # Fans at each month's end: today's count less the net gains recorded after it.
+    gains = [0] * months
+    fan_rows = session.execute(
+        select(repo.epoch(StageTransition.at), StageTransition.to_stage)
+        .where(StageTransition.dimension == "fan", StageTransition.at >= first_month,
+               StageTransition.at <= now)).all()
+    if fan_rows:
+        days = local_days(np.array([r[0] for r in fan_rows], dtype=np.float64), timezone)
+        position = {k: i for i, k in enumerate(month_keys)}
+        for day, stage in zip(days.tolist(), (r[1] for r in fan_rows), strict=True):
+            key = (EPOCH + dt.timedelta(days=day)).strftime("%Y-%m")
+            if key in position:
+                gains[position[key]] += 1 if stage == repo.FAN_STAGES[True] else -1
+    fan_trend = [fans - sum(gains[i + 1:]) for i in range(months)]
+
+    # What makes the fans: who meets each of the three criteria, and who lacks only one.
+    parts = [scored_join.c.fan_repeat > 0, scored_join.c.fan_recommend > 0,
+             scored_join.c.fan_tolerance > 0]
+    met = [case((p, 1), else_=0) for p in parts]
+    two = (met[0] + met[1] + met[2]) == 2
+    criteria_row = session.execute(select(
+        *[func.coalesce(func.sum(m), 0) for m in met],
+        func.coalesce(func.sum(case(((met[0] + met[1] + met[2]) == 3, 1), else_=0)), 0),
+        *[func.coalesce(func.sum(case((two & ~p, 1), else_=0)), 0) for p in parts],
+    ).where(scored_join.c.fan_repeat.is_not(None))).one()
+    criteria = [{"criterion": c, "label": FAN_CRITERIA_ZH[c], "met": int(criteria_row[i]),
+                 "only_missing": int(criteria_row[4 + i])}
+                for i, c in enumerate(FAN_CRITERIA)]
     return {
         "customers": total, "scored": scored,
         "computed_at": computed.isoformat() if computed else None,
         "by_lifecycle": by_lifecycle, "by_rfm_tier": by_tier, "by_audience": by_audience,
         "true_fans": {"count": fans, "goal": goal,
-                      "progress": round(min(fans / goal, 1.0), 4)},
+                      "progress": round(min(fans / goal, 1.0), 4),
+                      "trend": {"months": month_keys, "counts": fan_trend},
+                      "all_three": int(criteria_row[3]), "criteria": criteria},
         "clv_distribution": {"buckets": distribution, "without_clv": without_clv},
         "transitions": {"months": month_keys, "series": series},
     }

@@ -218,21 +218,29 @@ def load_referrals(session: Session, *, until: dt.datetime) -> tuple[NDArray[Any
 
 
 def load_previous(session: Session) -> NDArray[Any]:
-    """Stored scores' stage columns: customer, lifecycle, since (stored text), audience."""
+    """Stored scores' stage columns: customer, lifecycle, since (stored text), audience,
+    whether a true fan."""
     result = session.connection().execute(
         select(CustomerScore.customer_id, CustomerScore.lifecycle,
-               stored_text(CustomerScore.lifecycle_since), CustomerScore.audience)
+               stored_text(CustomerScore.lifecycle_since), CustomerScore.audience,
+               CustomerScore.is_true_fan)
         .order_by(CustomerScore.customer_id))
     rows = result.all()
     out = np.empty(len(rows), dtype=[("customer", "i8"), ("lifecycle", "O"), ("since", "O"),
-                                     ("audience", "O")])
+                                     ("audience", "O"), ("fan", "O")])
     if rows:
-        ids, stages, since, audience = zip(*rows, strict=True)
+        ids, stages, since, audience, fan = zip(*rows, strict=True)
         out["customer"] = ids
         out["lifecycle"] = stages
         out["since"] = since
         out["audience"] = audience
+        out["fan"] = [FAN_STAGES[bool(f)] for f in fan]
     return out
+
+
+#: The ``fan`` dimension's stages in ``stage_transitions``: becoming and ceasing to be a
+#: true fan are recorded like lifecycle moves, so the dashboard can draw the fans' trend.
+FAN_STAGES = {True: "true_fan", False: "not_fan"}
 
 
 SCORE_COLUMNS: tuple[str, ...] = (
@@ -240,7 +248,8 @@ SCORE_COLUMNS: tuple[str, ...] = (
     "first_order_at", "last_order_at", "last_active_at", "referrals_count", "rfm_r", "rfm_f",
     "rfm_m", "rfm_score", "rfm_tier", "lifecycle", "lifecycle_since", "p_alive",
     "expected_purchases", "clv", "fan_score", "is_true_fan", "audience", "value_asset",
-    "brand_asset", "retention_asset", "explanations",
+    "brand_asset", "retention_asset", "explanations", "fan_repeat", "fan_recommend",
+    "fan_tolerance",
 )
 TIMESTAMP_COLUMNS = frozenset({"computed_at", "first_order_at", "last_order_at",
                                "last_active_at", "lifecycle_since"})

@@ -218,7 +218,8 @@ def recompute_scores(
 
     Facts come from SQL aggregates (orders and events up to ``now``), the rules run over
     numpy arrays, and the rows are replaced in bulk. Lifecycle and audience changes against
-    the stored scores are appended to ``stage_transitions`` (a customer's first scores are
+    the stored scores, and becoming or ceasing to be a true fan (dimension ``fan``), are
+    appended to ``stage_transitions`` (a customer's first scores are
     not a transition). With a session the caller commits; with a session factory the work
     is one transaction committed here.
     """
@@ -254,18 +255,22 @@ def _recompute(session: Session, *, now: dt.datetime, config: ScoringConfig, tim
     since: list[str | None] = [computed_at] * n
     prev_stage: list[str | None] = [None] * n
     prev_audience: list[str | None] = [None] * n
-    for p, stage, stage_since, audience in zip(
+    prev_fan: list[str | None] = [None] * n
+    for p, stage, stage_since, audience, fan in zip(
             prev_pos[prev_found].tolist(), previous["lifecycle"][prev_found].tolist(),
             previous["since"][prev_found].tolist(), previous["audience"][prev_found].tolist(),
-            strict=True):
+            previous["fan"][prev_found].tolist(), strict=True):
         prev_stage[p] = stage
         prev_audience[p] = audience
+        prev_fan[p] = fan
         if stage == scores.lifecycle[p] and stage_since is not None:
             since[p] = stage_since
     transitions: list[tuple[Any, ...]] = []
     ids = facts.customer_id.tolist()
+    fan_now = [repo.FAN_STAGES[f] for f in scores.is_true_fan.tolist()]
     for dimension, before, after in (("lifecycle", prev_stage, scores.lifecycle),
-                                     ("audience", prev_audience, scores.audience)):
+                                     ("audience", prev_audience, scores.audience),
+                                     ("fan", prev_fan, fan_now)):
         for i, (old, new) in enumerate(zip(before, after, strict=True)):
             if old is not None and old != new:
                 transitions.append((ids[i], dimension, old, new, computed_at, computed_at))
@@ -289,7 +294,8 @@ def _recompute(session: Session, *, now: dt.datetime, config: ScoringConfig, tim
         _nullable(scores.expected_purchases), _nullable(scores.clv),
         scores.fan_score.tolist(), scores.is_true_fan.tolist(), scores.audience,
         scores.value_asset.tolist(), scores.brand_asset.tolist(),
-        scores.retention_asset.tolist(), explanations,
+        scores.retention_asset.tolist(), explanations, scores.fan_parts[0].tolist(),
+        scores.fan_parts[1].tolist(), scores.fan_parts[2].tolist(),
     ]
     repo.replace_scores(session, facts.customer_id, previous["customer"].astype(np.int64),
                         zip(*columns, strict=True))

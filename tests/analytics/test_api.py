@@ -76,7 +76,9 @@ def test_summary_and_ltv_cac(client: TestClient, scored: int) -> None:
     data = client.get("/api/v1/analytics/summary").json()
     assert data["customers"] == 1 and data["scored"] == 1
     assert {r["stage"]: r["count"] for r in data["by_lifecycle"]}["growth"] == 1
-    assert data["true_fans"] == {"count": 0, "goal": 1000, "progress": 0.0}
+    assert {k: data["true_fans"][k] for k in ("count", "goal", "progress")} == {
+        "count": 0, "goal": 1000, "progress": 0.0}
+    assert data["true_fans"]["trend"]["counts"][-1] == 0
     assert len(data["transitions"]["months"]) == 12
     assert client.get("/api/v1/analytics/summary?months=0").status_code == 422
     report = client.get("/api/v1/analytics/ltv-cac").json()

@@ -88,8 +88,12 @@ def test_dashboard_page_for_roles(app_client: TestClient, login: Login,  # noqa:
     journey = html.split('id="chart-journey-funnel"')[1].split('id="chart-ltv"')[0]
     # ... and no stage-change chart: the brand's scores changed no stage in the last 12
     # months, so there is no range with data to chart.
-    assert html.count("<svg") - journey.count("<svg") == 6
+    # (the fans card: progress, criteria and one-short bars; no trend from one scoring)
+    assert html.count("<svg") - journey.count("<svg") == 8
     assert "还没有阶段变化" in html
+    assert "这里显示铁粉数的月度趋势" in html
+    assert 'data-label="达到推荐" data-value="1"' in html
+    assert 'data-label="三项都有" data-value="1"' in html
     assert 'data-label="成长期" data-value="3"' in html
     assert 'data-label="获取期" data-value="2"' in html
     assert "1 / 1,000 位铁粉（0.1%）" in html
@@ -120,13 +124,16 @@ def test_dashboard_renders_its_charts(browser: Browser, live_server: LiveServer,
     sign_in_at(page, f"{live_server.url}/dashboard", "analyst")
     # The journeys domain's cards (funnel, scenarios) have their own tests.
     expect(page.locator("section:not([id^=chart-journey]):not(#chart-scenarios) svg.chart")
-           ).to_have_count(6)
+           ).to_have_count(8)
     lifecycle = page.locator("#chart-lifecycle g.bar")
     expect(lifecycle).to_have_count(6)
     expect(page.locator('#chart-lifecycle g.bar[data-label="成长期"] text.value')).to_have_text("3")
     expect(page.locator('#chart-tiers g.bar[data-label="粉丝"]')).to_have_attribute(
         "data-value", re.compile(r"^\d+$"))
-    expect(page.locator("#chart-fans text.value")).to_have_text("1 / 1,000 位铁粉（0.1%）")
+    expect(page.locator("#chart-fans .progress text.value")).to_have_text(
+        "1 / 1,000 位铁粉（0.1%）")
+    expect(page.locator('#fan-criteria g.bar[data-label="铁粉"] text.value')).to_have_text("1")
+    expect(page.locator("#fan-near g.bar")).to_have_count(3)
     expect(page.locator("#chart-clv g.bin")).to_have_count(7)
     expect(page.locator("#chart-transitions .empty")).to_have_text("还没有阶段变化。")
     expect(page.locator("#ltv-table tbody tr")).to_have_count(3)

@@ -166,7 +166,8 @@ def test_summary_counts(sessions: sessionmaker[Session], shop: dict[str, int]) -
     assert {r["stage"]: r["count"] for r in data["by_lifecycle"]} == {
         "acquisition": 1, "growth": 0, "maturity": 0, "decline": 0, "churned": 2,
         "reactivated": 0}
-    assert data["true_fans"] == {"count": 0, "goal": 1000, "progress": 0.0}
+    assert {k: data["true_fans"][k] for k in ("count", "goal", "progress")} == {
+        "count": 0, "goal": 1000, "progress": 0.0}
     assert data["clv_distribution"]["without_clv"] == 3
     assert data["transitions"]["series"]["churned"][-1] == 2
     assert sum(data["transitions"]["series"]["churned"]) == 2
@@ -198,3 +199,40 @@ def test_the_job_recomputes_and_asks_segments_to_refresh(
         assert "segments.refresh_all" in names
         assert s.scalar(select(func.count()).select_from(Job).where(
             Job.name == service.RECOMPUTE_JOB, Job.status == "done")) == 1
+
+
+def test_the_fans_trend_and_what_makes_them(
+        sessions: sessionmaker[Session], settings: Settings) -> None:
+    """F buys on four days, then shares and gives feedback: a true fan from the second
+    recomputation on, recorded as a ``fan`` transition and drawn as the month-end trend.
+    N has bought and given feedback but never recommended: one criterion short."""
+    with sessions() as s:
+        f, n = add_customers(s, settings, {"id": "F", "name": "粉"}, {"id": "N", "name": "近"})
+        for who in ("F", "N"):
+            add_orders(s, settings, who, (100, 50.0), (80, 50.0), (60, 50.0), (40, 50.0))
+        add_events(s, settings, "F", *[(5, "share_product")] * 5, (5, "feedback"),
+                   (4, "review"))
+        add_events(s, settings, "N", (50, "feedback"))
+        s.commit()
+    now = end_of_today()
+    service.recompute_scores(sessions, now=now - dt.timedelta(days=35), config=CONFIG)
+    assert not _scores(sessions)[f].is_true_fan
+    service.recompute_scores(sessions, now=now, config=CONFIG)
+    rows = _scores(sessions)
+    assert rows[f].is_true_fan and (rows[f].fan_repeat, rows[f].fan_recommend,
+                                    rows[f].fan_tolerance) == (100.0, 50.0, 50.0)
+    assert not rows[n].is_true_fan and rows[n].fan_recommend == 0 and rows[n].fan_tolerance
+    with sessions() as s:
+        moves = [(t.customer_id, t.from_stage, t.to_stage) for t in s.scalars(
+            select(StageTransition).where(StageTransition.dimension == "fan"))]
+        data = service.summary(s, CONFIG, now=now)
+    assert moves == [(f, "not_fan", "true_fan")]
+    fans = data["true_fans"]
+    assert fans["count"] == 1
+    assert fans["trend"]["months"] == data["transitions"]["months"]
+    assert fans["trend"]["counts"][-2:] == [0, 1]
+    assert fans["all_three"] == 1
+    by = {c["criterion"]: c for c in fans["criteria"]}
+    assert {k: (c["met"], c["only_missing"]) for k, c in by.items()} == {
+        "repeat": (2, 0), "recommend": (1, 1), "tolerance": (2, 0)}
+    assert by["recommend"]["label"] == "推荐"
