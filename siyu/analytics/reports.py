@@ -146,8 +146,9 @@ def summary(session: Session, config: ScoringConfig, *, now: dt.datetime,
             timezone: str = "Asia/Shanghai", months: int = 12) -> dict[str, Any]:
     """The dashboard's numbers: customers by lifecycle stage, RFM tier and audience, true
     fans against the goal (with their count at each month's end and, per criterion, how
-    many customers meet it and how many lack only it), the CLV distribution in ``config.clv_buckets`` and lifecycle
-    transitions per brand-zone month over the last ``months`` months."""
+    many customers meet it and how many lack only it), the CLV distribution in
+    ``config.clv_buckets`` and lifecycle transitions per brand-zone month over the last
+    ``months`` months."""
     total = int(session.scalar(select(func.count()).select_from(Customer)
                                .where(Customer.status == "active")) or 0)
     scored_join = (select(CustomerScore).join(Customer, Customer.id == CustomerScore.customer_id)
