@@ -23,6 +23,7 @@ from siyu.auth import secrets
 from siyu.auth.web import KeyedSessionMiddleware
 from siyu.channels import api as channels_api
 from siyu.channels.api import CALLBACK_BODY_LIMITS
+from siyu.channels.phone import console as phone_console
 from siyu.config import Settings, get_settings
 from siyu.customers import api as customers_api
 from siyu.customers import console as customers_console
@@ -52,7 +53,7 @@ log = logging.getLogger("siyu")
 ROUTERS = [auth_console.router, customers_api.router, events_api.router, segments_api.router,
            segments_console.router,
            channels_api.router, analytics_api.router, analytics_console.router,
-           service_api.router, service_console.router, kb_console.router,
+           service_api.router, service_console.router, phone_console.router, kb_console.router,
            customers_console.router, privacy_api.router, privacy_console.router,
            playbooks_api.router, playbooks_console.router, voc_api.page_router, voc_api.router,
            voc_console.router,

@@ -7,6 +7,7 @@ permissions allow, in ``order``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from siyu.auth.service import can
@@ -18,6 +19,8 @@ class NavEntry:
     path: str
     permission: str
     order: int
+    # Shown only while this says so (e.g. a demo-only page); ``None`` = always.
+    when: Callable[[], bool] | None = None
 
 
 @dataclass(frozen=True)
@@ -32,12 +35,15 @@ class NavLink:
 _ENTRIES: dict[str, NavEntry] = {}
 
 
-def register_nav(label: str, path: str, permission: str, order: int = 100) -> None:
+def register_nav(label: str, path: str, permission: str, order: int = 100, *,
+                 when: Callable[[], bool] | None = None) -> None:
     """Add (or replace, keyed by ``path``) a navigation entry shown to roles holding
-    ``permission``. Re-registering the same path is harmless, so importing twice is too."""
+    ``permission`` (and, with ``when``, only while ``when()`` is true). Re-registering the
+    same path is harmless, so importing twice is too."""
     if not path.startswith("/"):
         raise ValueError(f"navigation path must start with '/': {path!r}")
-    _ENTRIES[path] = NavEntry(label=label, path=path, permission=permission, order=order)
+    _ENTRIES[path] = NavEntry(label=label, path=path, permission=permission, order=order,
+                              when=when)
 
 
 def unregister_nav(path: str) -> None:
@@ -53,7 +59,7 @@ def entries() -> list[NavEntry]:
 def nav_for(role: str, current_path: str) -> list[NavLink]:
     """The entries ``role`` may open, with the one containing ``current_path`` active: the
     most specific one only (on /service/metrics, 客服指标 and not also 客服工作台)."""
-    shown = [e for e in entries() if can(role, e.permission)]
+    shown = [e for e in entries() if can(role, e.permission) and (e.when is None or e.when())]
     containing = [e.path for e in shown
                   if current_path == e.path or current_path.startswith(e.path.rstrip("/") + "/")]
     active = max(containing, key=len, default=None)

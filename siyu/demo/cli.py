@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import secrets
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -103,6 +104,7 @@ def _month_ends(now: dt.datetime, months: int) -> list[dt.datetime]:
 def _knowledge_base(env: Env, customers: int) -> None:
     """The service desk's knowledge base for the demo brand, trained, and its advisors'
     skill groups."""
+    from siyu.channels.phone.demo import seed_call_history
     from siyu.db import utcnow
     from siyu.kb.demo import seed_demo_kb
     from siyu.service.demo import seed_agents, seed_service_history
@@ -112,11 +114,14 @@ def _knowledge_base(env: Env, customers: int) -> None:
         seed_agents(session)
         history = seed_service_history(session, now=utcnow(),
                                        conversations=min(600, max(150, customers // 30)))
+        calls = seed_call_history(session, now=utcnow())
     if report is not None:
         console.print(f"knowledge base: {report.intents} intents, {report.examples} examples, "
                       f"trained in {report.seconds:.1f} s", highlight=False)
     if history:
         console.print(f"service history: {history:,} closed conversations", highlight=False)
+    if calls:
+        console.print(f"phone history: {calls:,} calls", highlight=False)
 
 
 def _voice_of_customer(env: Env, now: dt.datetime | None, customers: int) -> None:
@@ -203,6 +208,11 @@ def demo(
 
     # The demo opens the web chat's customer picker (/chat/demo) unless told otherwise.
     os.environ.setdefault("SIYU_WEBCHAT_DEMO", "1")
+    # ... and the console's phone simulator, signing its events with this process's own
+    # webhook secret when none is configured (a real call centre needs SIYU_PHONE_SECRET).
+    os.environ.setdefault("SIYU_PHONE_DEMO", "1")
+    os.environ.setdefault("SIYU_PHONE_SECRET", secrets.token_hex(24))
+    os.environ.setdefault("SIYU_PHONE_PUBLIC_URL", f"http://{host}:{port}")
     use_demo_scoring_config()
     get_channel_settings.cache_clear()
     env = open_env(migrate=True)
@@ -217,6 +227,8 @@ def demo(
     console.print(f"console: {url}/   API docs: {url}/docs", highlight=False)
     if get_channel_settings().webchat_demo:
         console.print(f"web chat as a demo customer: {url}/chat/demo", highlight=False)
+    if get_channel_settings().phone_demo:
+        console.print(f"phone simulator: {url}/service/phone-simulator", highlight=False)
     if admin_password:
         console.print(f"admin login: admin / [bold]{admin_password}[/bold] (shown once)",
                       highlight=False)

@@ -30,13 +30,23 @@ async def _body(request: Request) -> bytes:
     return await request.body()
 
 
-def _verified(request: Request, body: bytes) -> None:
-    cs = channel_settings_of(request.app.state)
+def _verified(state: Any, headers: dict[str, str], body: bytes) -> None:
+    cs = channel_settings_of(state)
     secret = cs.phone_secret.get_secret_value()
     if not secret:
         raise PhoneNotConfigured("phone webhook is not configured: set SIYU_PHONE_SECRET")
-    protocol.verify(secret, dict(request.headers), body,
-                    max_skew_seconds=cs.phone_max_skew_seconds)
+    protocol.verify(secret, headers, body, max_skew_seconds=cs.phone_max_skew_seconds)
+
+
+def receive(state: Any, headers: dict[str, str], body: bytes, session: Session
+            ) -> dict[str, Any]:
+    """One signed request of the call centre: verify the signature (before anything is
+    parsed), apply the event, answer the actions. The webhook and the console's phone
+    simulator both come through here."""
+    _verified(state, headers, body)
+    settings: Settings = state.settings
+    return calls.handle(session, protocol.parse_event(body), settings=settings,
+                        channel=channel_settings_of(state))
 
 
 @router.post("/webhook", summary="Call centre webhook: one call event in, next actions out")
@@ -44,10 +54,7 @@ def webhook(request: Request, body: bytes = Depends(_body),
             session: Session = Depends(get_session, scope="function")) -> dict[str, Any]:
     """Verify the signature (before anything is parsed), apply the event, answer the
     actions; a refused event stores nothing."""
-    _verified(request, body)
-    settings: Settings = request.app.state.settings
-    return calls.handle(session, protocol.parse_event(body), settings=settings,
-                        channel=channel_settings_of(request.app.state))
+    return receive(request.app.state, dict(request.headers), body, session)
 
 
 @router.post("/generic/webhook", summary="A generic call centre's callbacks, mapped")
@@ -55,7 +62,7 @@ def generic_webhook(request: Request, body: bytes = Depends(_body),
                     session: Session = Depends(get_session, scope="function")
                     ) -> dict[str, Any]:
     """The same call through :mod:`siyu.channels.phone.generic`'s callback format."""
-    _verified(request, body)
+    _verified(request.app.state, dict(request.headers), body)
     settings: Settings = request.app.state.settings
     event = protocol.parse_event(generic.to_event(body))
     return generic.to_commands(calls.handle(session, event, settings=settings,
