@@ -33,7 +33,7 @@ def _configure(client: TestClient, *, demo: bool, secret: str = SECRET) -> None:
 
 
 @pytest.mark.usefixtures("staff")
-def test_the_simulator_is_closed_outside_the_demo(app_client: TestClient, login: Login,
+def test_the_simulator_is_closed_outside_the_demo(app_client: TestClient, login: Login,  # noqa: F811
                                                   sessions: sessionmaker[Session]) -> None:
     _configure(app_client, demo=False)
     admin = login("admin")
@@ -50,7 +50,7 @@ def test_the_simulator_is_closed_outside_the_demo(app_client: TestClient, login:
 
 @pytest.mark.usefixtures("staff", "kb")
 def test_a_simulated_call_goes_through_the_signed_webhook_path(
-        app_client: TestClient, login: Login, sessions: sessionmaker[Session],
+        app_client: TestClient, login: Login, sessions: sessionmaker[Session],  # noqa: F811
         settings: Settings) -> None:
     _customer_with_failed_payment(sessions, settings)
     _configure(app_client, demo=True)
