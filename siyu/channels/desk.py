@@ -234,9 +234,15 @@ def identity_kinds(session: Session, customer_id: int) -> set[str]:
     return set(session.scalars(select(Identity.kind).where(Identity.customer_id == customer_id)))
 
 
-def answer_now(session: Session, message_id: int) -> tuple[list[str], dict[str, Any]]:
+def answer_now(session: Session, message_id: int, *, opened_with: str | None = None
+               ) -> tuple[list[str], dict[str, Any]]:
     """Run the bot on inbound message ``message_id`` now (a channel that waits for the
     answer, like a phone call) and mark its replies delivered by the channel itself.
+
+    ``opened_with``: the incident type the channel already told the customer about before
+    this conversation had a message (a call's greeting names the failed payment). Until
+    the conversation has a topic of its own, that incident's is its topic, so a bare
+    「转人工」 goes to that topic's skill group, as it would after the same words in chat.
 
     Returns the replies' texts and the conversation's state after the bot
     (``status``, ``skill_group``, ``assigned_user_id``).
@@ -244,6 +250,11 @@ def answer_now(session: Session, message_id: int) -> tuple[list[str], dict[str, 
     from siyu.service import bot
 
     Conversation, Message = _models()
+    if opened_with is not None:
+        inbound = session.get(Message, message_id)
+        conv = session.get(Conversation, inbound.conversation_id) if inbound else None
+        if conv is not None and conv.last_intent is None:
+            conv.last_intent = _incident_topic(session, opened_with)
     bot.handle_inbound(session, message_id)
     inbound = session.get(Message, message_id)
     assert inbound is not None
@@ -259,6 +270,19 @@ def answer_now(session: Session, message_id: int) -> tuple[list[str], dict[str, 
     return ([r.text or "" for r in replies],
             {"status": conv.status, "skill_group": conv.skill_group,
              "assigned_user_id": conv.assigned_user_id, "intent": conv.last_intent})
+
+
+def _incident_topic(session: Session, incident_type: str) -> str | None:
+    """The knowledge base's intent an incident bears on (with a skill group), if any."""
+    from siyu.kb import service as kb
+    from siyu.service import bot
+
+    runtime = kb.load_runtime(session)
+    for name in sorted(bot.BEARS_ON.get(incident_type, ())):
+        info = runtime.intent(name)
+        if info is not None and info.skill_group:
+            return name
+    return None
 
 
 def record_satisfaction(session: Session, conversation_id: int, score: int) -> bool:

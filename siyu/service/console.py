@@ -31,7 +31,7 @@ from siyu.service import inbox, metrics, service
 _HERE = Path(__file__).resolve().parent
 PERMISSION = "service.agent"
 CHANNELS_ZH = {"webchat": "网页聊天", "wecom": "企业微信", "wechat": "微信", "sms": "短信",
-               "app": "App", "mini_program": "小程序"}
+               "app": "App", "mini_program": "小程序", "phone": "电话"}
 
 register_nav("客服工作台", "/service", PERMISSION, order=40)
 register_nav("客服指标", "/service/metrics", PERMISSION, order=41)

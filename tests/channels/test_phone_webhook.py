@@ -293,3 +293,20 @@ def test_an_agent_cannot_type_into_a_call_and_is_told_why(
                          data={"text": "您好", "csrf_token": csrf_from(page.text)})
     assert "电话会话只能在通话中交谈" in refused.text and "可改用：短信" in refused.text
     assert row_counts(sessions) == before
+
+
+@pytest.mark.usefixtures("kb")
+def test_a_bare_transfer_after_the_greeting_named_a_payment_goes_to_its_skill_group(
+        phone_client: TestClient, sessions: sessionmaker[Session], settings: Settings) -> None:
+    _customer_with_failed_payment(sessions, settings)
+    with sessions() as s:
+        upsert_customers(s, [{"id": "C2", "name": "周洁", "gender": "female",
+                              "identities": [{"kind": "phone", "value": "13900000002"}]}],
+                         settings=settings)
+        s.commit()
+    paid = Caller(phone_client, "TOPIC-1")
+    assert "776元" in paid.start().json()["actions"][0]["text"]
+    assert paid.say("转人工").json()["actions"][-1]["queue"] == "order"  # 订单物流
+    plain = Caller(phone_client, "TOPIC-2")  # nothing went wrong: no topic, the general queue
+    assert "请问有什么可以帮您" in plain.start("13900000002").json()["actions"][0]["text"]
+    assert plain.say("转人工").json()["actions"][-1]["queue"] == "general"

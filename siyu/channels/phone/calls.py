@@ -160,8 +160,8 @@ def _started(session: Session, event: CallStarted, *, settings: Settings) -> dic
         return _unverified(call, GREETING_UNKNOWN)
     if who.candidates:
         return _ask_to_verify(session, call, who.candidates)
-    greeting = _greeting(session, who.customer_id, settings=settings)
-    _turn(call, "bot", greeting)
+    greeting, incident = _greeting(session, who.customer_id, settings=settings)
+    _turn(call, "bot", greeting, **({"incident": incident} if incident else {}))
     return _answer(call, [{"type": "speak", "text": greeting}, LISTEN])
 
 
@@ -206,22 +206,25 @@ def _verify(session: Session, call: PhoneCall, entered: str, *, settings: Settin
     call.customer_id = match
     call.identified_by = "question"
     call.status = "bot"
-    greeting = "谢谢，已核实。" + _greeting(session, match, settings=settings)
-    _turn(call, "bot", greeting)
+    text, incident = _greeting(session, match, settings=settings)
+    greeting = "谢谢，已核实。" + text
+    _turn(call, "bot", greeting, **({"incident": incident} if incident else {}))
     return _answer(call, [{"type": "speak", "text": greeting}, LISTEN])
 
 
-def _greeting(session: Session, customer_id: int | None, *, settings: Settings) -> str:
+def _greeting(session: Session, customer_id: int | None, *, settings: Settings
+              ) -> tuple[str, str | None]:
+    """The first words of the call, and the incident type they name (if any)."""
     if customer_id is None:
-        return GREETING_UNKNOWN
+        return GREETING_UNKNOWN, None
     from siyu.service.context import incident_sentence, load_context
 
     ctx = load_context(session, customer_id, now=utcnow(), timezone=settings.timezone)
     for incident in ctx.incidents:
         sentence = incident_sentence(ctx, incident)
         if sentence:
-            return for_speech(sentence)
-    return GREETING_KNOWN.format(salutation=ctx.salutation)
+            return for_speech(sentence), incident.type
+    return GREETING_KNOWN.format(salutation=ctx.salutation), None
 
 
 def _utterance(session: Session, call: PhoneCall, event: Utterance, *, settings: Settings
@@ -244,7 +247,9 @@ def _utterance(session: Session, call: PhoneCall, event: Utterance, *, settings:
     from siyu.channels import desk
 
     message_id = _file_message(session, call, event, text)
-    replies, state = desk.answer_now(session, message_id)
+    opened_with = next((t["incident"] for t in call.transcript or []
+                        if t.get("who") == "bot" and t.get("incident")), None)
+    replies, state = desk.answer_now(session, message_id, opened_with=opened_with)
     actions: list[dict[str, Any]] = []
     links = [link for reply in replies for link in links_in(reply)]
     texted = bool(links) and _text_links(session, call, event, links)
