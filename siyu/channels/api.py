@@ -1,10 +1,12 @@
-"""The channels' routes, mounted by the app: WeCom and official account callbacks, web chat."""
+"""The channels' routes, mounted by the app: WeCom and official account callbacks, web chat,
+the call centre's and the SMS provider's webhooks, unsubscribe links."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
 from siyu.channels.oa.api import router as oa_router
+from siyu.channels.optout_api import router as optout_router
 from siyu.channels.phone.api import router as phone_router
 from siyu.channels.webchat.api import router as webchat_router
 from siyu.channels.wecom.api import router as wecom_router
@@ -16,10 +18,12 @@ from siyu.channels.wecom.api import router as wecom_router
 CALLBACK_BODY_LIMIT = 64 * 1024
 CALLBACK_BODY_LIMITS = {"/channels/wecom/callback": CALLBACK_BODY_LIMIT,
                         "/channels/oa/callback": CALLBACK_BODY_LIMIT,
-                        "/channels/phone/webhook": CALLBACK_BODY_LIMIT}
+                        "/channels/phone/webhook": CALLBACK_BODY_LIMIT,
+                        "/channels/sms/webhook": CALLBACK_BODY_LIMIT}
 
 router = APIRouter()
 router.include_router(wecom_router)
 router.include_router(webchat_router)
 router.include_router(oa_router)
 router.include_router(phone_router)
+router.include_router(optout_router)

@@ -73,8 +73,16 @@ class ChannelSettings(BaseSettings):
     # The console's phone simulator (siyu demo sets it; it also needs SIYU_PHONE_SECRET).
     phone_demo: bool = False
 
+    # The address customers reach siyu's pages at (e.g. https://cs.brand.example): the
+    # unsubscribe links of marketing e-mail (siyu.channels.optout) need it.
+    public_url: str = ""
+
     sms_url: str = ""
     sms_token: SecretStr = SecretStr("")
+    # The SMS provider's webhook (replies such as 退订/TD, delivery reports): its HMAC key
+    # and timestamp skew, signed like the call centre's (siyu.kit.signing).
+    sms_webhook_secret: SecretStr = SecretStr("")
+    sms_webhook_max_skew_seconds: int = Field(default=300, ge=0)
     sms_timeout_seconds: float = Field(default=10.0, gt=0)
     sms_code_ttl_seconds: int = Field(default=300, ge=30)
     sms_code_max_attempts: int = Field(default=5, ge=1)

@@ -4,7 +4,10 @@
 Every message carries a ``Message-ID`` derived from its outbox key (for a playbook: the run
 and the step), so a message is recognisable wherever it lands and two steps never share one.
 ``List-Unsubscribe`` (with RFC 8058 one-click) is set when the sender gives an unsubscribe
-URL. How a failure is classified decides whether sending again is safe:
+URL, and on every marketing e-mail when ``SIYU_PUBLIC_URL`` is set (the signed link of
+:mod:`siyu.channels.optout`, also written at the end of the text). A hard bounce withdraws
+the customer's e-mail marketing consent. How a failure is classified decides whether
+sending again is safe:
 
 * the server could not be reached, or answered 4xx: nothing was accepted -> retry;
 * 5xx to the sender or every recipient (a hard bounce): permanent -> ``failed``;
@@ -17,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import smtplib
 import ssl
+from collections.abc import Callable
 from email.message import EmailMessage
 from email.utils import formatdate
 
@@ -37,8 +41,10 @@ class SmtpAdapter:
 
     channel = "email"
 
-    def __init__(self, settings: ChannelSettings) -> None:
+    def __init__(self, settings: ChannelSettings,
+                 unsubscribe_link: Callable[[int], str | None] | None = None) -> None:
         self._s = settings
+        self._unsubscribe_link = unsubscribe_link
 
     def can_resend(self, message: OutboundMessage, customer: Recipient) -> bool:
         return False
@@ -53,10 +59,15 @@ class SmtpAdapter:
         mail["Message-ID"] = message_id_for(message.key or f"delivery-{message.id}",
                                             self._s.smtp_from)
         unsubscribe = message.content.get("unsubscribe_url")
+        if not unsubscribe and message.purpose == "marketing" and self._unsubscribe_link:
+            unsubscribe = self._unsubscribe_link(message.customer_id)
+        text = message.text
         if unsubscribe:
             mail["List-Unsubscribe"] = f"<{unsubscribe}>"
             mail["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-        mail.set_content(message.text)
+            if message.purpose == "marketing":
+                text = f"{text}\n\n——\n不想再收到此类邮件？点此退订：{unsubscribe}"
+        mail.set_content(text)
         return mail
 
     def send(self, message: OutboundMessage, customer: Recipient) -> DeliveryResult:
@@ -92,7 +103,8 @@ class SmtpAdapter:
                     raise DeliveryFailed(f"recipient deferred (SMTP {codes[0]})",
                                          retryable=True) from None
                 code = codes[0] if codes else "?"
-                raise DeliveryFailed(f"bounce: recipient refused (SMTP {code})") from None
+                raise DeliveryFailed(f"bounce: recipient refused (SMTP {code})",
+                                     opt_out=f"退信（SMTP {code}）") from None
             except smtplib.SMTPResponseException as exc:
                 if 400 <= exc.smtp_code < 500:
                     raise DeliveryFailed(f"SMTP server deferred the message ({exc.smtp_code})",

@@ -70,14 +70,17 @@ class DeliveryFailed(Exception):
     ``retryable``: the provider did not take the message and sending again later is safe.
     ``ambiguous``: the provider may have taken it (timeout after the request was sent).
     Neither: permanent (unknown recipient, channel not configured); the message fails.
+    ``opt_out``: the failure says the address refuses the brand (a hard bounce, a blocked
+    number); the customer's marketing consent on the channel is withdrawn with this source.
     """
 
-    def __init__(self, reason: str, *, retryable: bool = False, ambiguous: bool = False
-                 ) -> None:
+    def __init__(self, reason: str, *, retryable: bool = False, ambiguous: bool = False,
+                 opt_out: str | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
         self.retryable = retryable
         self.ambiguous = ambiguous
+        self.opt_out = opt_out
 
 
 class ChannelAdapter(Protocol):
@@ -388,6 +391,11 @@ def record_send_failure(session: Session, delivery_id: int, error: DeliveryFaile
         delivery.state = "retry"
         return "retry"
     _end(delivery, "failed", error.reason)
+    if error.opt_out and delivery.customer_id is not None:
+        from siyu.channels import optout
+
+        optout.opt_out(session, delivery.customer_id, channel=delivery.channel,
+                       source=error.opt_out)
     return "failed"
 
 

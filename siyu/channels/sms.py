@@ -107,7 +107,12 @@ class SmsAdapter:
         try:
             sender = HttpSms(self._s.sms_url, self._s.sms_token.get_secret_value(),
                              timeout=self._s.sms_timeout_seconds, http=self._http)
-            provider_id = sender.send(to, message.text, template="outbound",
+            text = message.text
+            if getattr(message, "purpose", "service") == "marketing" and "退订" not in text:
+                from siyu.channels.optout import SMS_MARKETING_SUFFIX
+
+                text = f"{text} {SMS_MARKETING_SUFFIX}"  # the carriers require a way out
+            provider_id = sender.send(to, text, template="outbound",
                                       params={"key": message.key})
         except SmsNotConfigured:
             raise DeliveryFailed("SMS is not configured: set SIYU_SMS_URL") from None

@@ -26,6 +26,7 @@ class RetryDelivery(Exception):
 
 def build_adapters() -> dict[str, ChannelAdapter]:
     """One adapter per channel, configured from the environment."""
+    from siyu.channels import optout
     from siyu.channels.email import SmtpAdapter
     from siyu.channels.oa.adapter import OaAdapter
     from siyu.channels.phone.adapter import PhoneAdapter
@@ -39,7 +40,8 @@ def build_adapters() -> dict[str, ChannelAdapter]:
         outbox.WebChatAdapter(),
         WeComAdapter(settings, channel_settings),
         WeComMassAdapter(settings, channel_settings),
-        SmtpAdapter(channel_settings),
+        SmtpAdapter(channel_settings, unsubscribe_link=lambda cid: optout.unsubscribe_url(
+            settings, channel_settings.public_url, cid, "email")),
         SmsAdapter(channel_settings),
         WebhookAdapter(settings, channel_settings),
         OaAdapter(settings, channel_settings),

@@ -35,6 +35,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from siyu.channels import optout
 from siyu.playbooks import policy as pol
 from siyu.playbooks.models import (
     OPEN_RUN_STATES,
@@ -490,8 +491,8 @@ def check_send(batch: _Batch, run: _Run, instr: dict[str, Any]
     consent = batch.consents.get((cid, channel, purpose)) or batch.consents.get(
         (cid, "all", purpose))
     if consent is not None and not consent[0]:
-        source = consent[1] or ""
-        return "suppressed", "opted_out" if source.startswith("opt_out") else "no_consent", None
+        reason = "opted_out" if optout.is_opt_out_source(consent[1] or "") else "no_consent"
+        return "suppressed", reason, None
     if marketing and consent is None and policy.marketing_consent == "opt_in":
         return "suppressed", "no_consent", None
     if marketing and cid in batch.complaint:

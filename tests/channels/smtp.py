@@ -22,6 +22,15 @@ class Mailbox:
     lock: threading.Lock = field(default_factory=threading.Lock)
     # Answer every DATA with this (e.g. "451 try later"); None accepts.
     refuse_with: str | None = None
+    # Addresses refused at RCPT with 550, as a server does for a mailbox that is gone.
+    gone: set[str] = field(default_factory=set)
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
+                          rcpt_options: list[str]) -> str:
+        if address in self.gone:
+            return "550 5.1.1 mailbox unavailable"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         if self.refuse_with:
