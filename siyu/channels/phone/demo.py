@@ -20,7 +20,7 @@ UNKNOWN_NUMBER = "13900009999"
 CALLERS: tuple[tuple[str, str], ...] = (
     ("+8613800138000", "黑金会员，几分钟前付款失败、包裹晚到"),
     ("+8613912345678", "投诉中：礼盒破损、快递晚到四天"),
-    ("+8613500135000", "半年没有下单的老顾客"),
+    ("+8613500135000", "半年没有下单的老客户"),
     ("+8613600136000", "与妻子李娜共用的号码：先核实身份"),
     ("+8613700137000", "李娜本人的号码"),
 )
@@ -36,7 +36,7 @@ def demo_callers(session: Session) -> list[dict[str, str]]:
     holders = dict(session.execute(
         select(Identity.value, Customer.name).join(Customer, Customer.id == Identity.customer_id)
         .where(Identity.kind == "phone", Identity.value.in_([n for n, _ in CALLERS]))).all())
-    out = [{"number": _local(number), "name": holders[number] or "顾客", "story": story}
+    out = [{"number": _local(number), "name": holders[number] or "客户", "story": story}
            for number, story in CALLERS if number in holders]
     out.append({"number": UNKNOWN_NUMBER, "name": "陌生号码", "story": "不认识的来电：新访客"})
     return out
