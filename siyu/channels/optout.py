@@ -212,6 +212,11 @@ def handle_sms_event(session: Session, event: SmsReply | SmsStatus, *, settings:
                            details=[e for r in result.rejected for e in r.errors])
     if not result.accepted:
         return {"matched": len(owners), "opted_out": 0, "duplicate": True}
+    if isinstance(event, SmsReply):
+        from siyu.events import hooks
+
+        for cid in owners:  # a playbook waiting for an SMS reply goes on
+            hooks.run_after_reply(session, cid, "sms")
     stops = (is_opt_out(event.text) if isinstance(event, SmsReply)
              else event.status.strip().lower() in BLOCKING_STATUSES)
     source = SOURCES["sms_reply"] if event.type == "reply" else SOURCES["sms_blocked"]

@@ -63,3 +63,20 @@ def run_after_change(session: Session, kind: str, customer_ids: Sequence[int]) -
         return
     for hook in list(_CHANGE_HOOKS.values()):
         hook(session, kind, customer_ids)
+
+
+AfterReply = Callable[[Session, int, str], None]
+"""``hook(session, customer_id, channel)``: the customer wrote to the brand on ``channel``
+(a message to the service desk, an SMS reply), in the transaction that stored it."""
+
+_REPLY_HOOKS: dict[str, AfterReply] = {}
+
+
+def register_after_reply(name: str, hook: AfterReply) -> None:
+    """Add (or replace, keyed by ``name``) a hook told when a customer writes."""
+    _REPLY_HOOKS[name] = hook
+
+
+def run_after_reply(session: Session, customer_id: int, channel: str) -> None:
+    for hook in list(_REPLY_HOOKS.values()):
+        hook(session, customer_id, channel)

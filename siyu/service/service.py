@@ -21,6 +21,7 @@ from siyu.config import get_settings
 from siyu.customers.identity import IdentityRef, Resolver
 from siyu.db import utcnow
 from siyu.errors import Conflict, InvalidInput, NotFound
+from siyu.events import hooks as event_hooks
 from siyu.jobs import service as jobs
 from siyu.service.models import (
     Agent,
@@ -132,6 +133,8 @@ def receive_inbound(
             raise
         return InboundResult(conv.id, seen.id, customer_id, True)
     conv.last_message_at = now
+    # A playbook waiting for the customer's reply on this channel goes on (siyu.playbooks).
+    event_hooks.run_after_reply(session, customer_id, channel)
     if csat is not None:
         record_csat(session, csat, int(text))
         post_outbound(session, conversation_id=csat.id, sender="system", text=CSAT_THANKS)

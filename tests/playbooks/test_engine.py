@@ -206,3 +206,46 @@ def test_a_new_version_leaves_runs_in_flight_on_theirs(db: Session, settings: Se
     tick(db, clock)
     assert [d.content["subject"] for d in outbox_rows(db)] == ["王芳，欢迎", "第二封"]
     assert count(db, PlaybookTask) == 1
+
+
+REPLY = """\
+name: 回访邀请
+status: active
+trigger: {event: after_sales_done}
+steps:
+  - send: {channel: webchat, purpose: service, template: "{{ customer.name }}，方便聊聊这次售后吗？"}
+  - wait_for: {reply: webchat, within: 2d, else: exit}
+  - tag: {add: 已回复回访}
+"""
+
+
+def test_wait_for_a_reply_goes_on_when_the_customer_writes_to_the_desk(
+        db: Session, settings: Settings, clock: Clock) -> None:
+    """The service desk's inbound message is the reply: the waiting run continues at once;
+    a message on another channel, or from another customer, does not count."""
+    from siyu.customers.identity import IdentityRef
+    from siyu.customers.models import CustomerTag, Tag
+    from siyu.playbooks.models import PlaybookRun
+    from siyu.service import service as desk
+
+    apply(db, REPLY)
+    writes = make_customer(db, name="李娜", external="W1")
+    silent = make_customer(db, name="王芳", external="W2")
+    for cid in (writes, silent):
+        fire(db, settings, cid, "after_sales_done", clock())
+    tick(db, clock)
+    assert {r.status for r in runs(db)} == {"waiting"}
+    clock.advance(hours=3)
+    desk.receive_inbound(db, channel="wecom", identities=[IdentityRef("external_id", "W1")],
+                         text="在的", external_id="wc-1")
+    assert {r.status for r in runs(db)} == {"waiting"}  # wrong channel: still waiting
+    desk.receive_inbound(db, channel="webchat", identities=[IdentityRef("external_id", "W1")],
+                         text="可以，您说", external_id="web-1")
+    tick(db, clock)
+    clock.advance(days=3)
+    tick(db, clock)
+    by_customer = {r.customer_id: r.status for r in db.query(PlaybookRun)}
+    assert by_customer == {writes: "done", silent: "exited"}
+    tagged = {ct.customer_id for ct in db.query(CustomerTag).join(Tag).filter(
+        Tag.name == "已回复回访")}
+    assert tagged == {writes}
