@@ -213,7 +213,7 @@ name: 回访邀请
 status: active
 trigger: {event: after_sales_done}
 steps:
-  - send: {channel: webchat, purpose: service, template: "{{ customer.name }}，方便聊聊这次售后吗？"}
+  - send: {channel: webchat, purpose: service, template: "{{ customer.name }}，聊聊售后？"}
   - wait_for: {reply: webchat, within: 2d, else: exit}
   - tag: {add: 已回复回访}
 """
