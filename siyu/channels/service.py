@@ -76,3 +76,15 @@ def reply_check(session: Session, conversation_id: int) -> ReplyCheck:
                        if window.last_inbound_at else None,
                        "closes_at": window.closes_at.isoformat() if window.closes_at else None,
                        "used": window.used, "cap": window.cap})
+
+
+def phone_calls(session: Session, conversation_id: int) -> list[dict[str, Any]]:
+    """The phone calls of a conversation, oldest first, each with its whole transcript (the
+    greeting and everything said on the keypad or aloud, as the call centre heard it)."""
+    from sqlalchemy import select
+
+    from siyu.channels.phone.calls import call_to_dict
+    from siyu.channels.phone.models import PhoneCall
+
+    return [call_to_dict(c) for c in session.scalars(select(PhoneCall).where(
+        PhoneCall.conversation_id == conversation_id).order_by(PhoneCall.started_at))]

@@ -36,6 +36,8 @@ def conversation_detail(session: Session, conversation_id: int, *,
         "reply_check": {"allowed": check.allowed, "message": None if check.allowed
                         else check.message(), "remaining": check.detail.get("remaining")},
         "conversation": service.conversation_to_dict(conv),
+        "calls": channels.phone_calls(session, conversation_id) if conv.channel == "phone"
+        else [],
         **service.message_page(session, conversation_id, before_id=before_id,
                                limit=MESSAGES_PER_PAGE),
         "decisions": [{"message_id": d.message_id, "action": d.action, "intent": d.intent,

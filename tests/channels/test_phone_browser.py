@@ -99,6 +99,9 @@ def test_a_demo_call_names_the_failed_payment_transfers_and_pops_the_agent_scree
         expect(agent.locator("#customer-tier")).to_have_text("黑金")
         expect(agent.locator("#messages .sender-customer .msg-text").last).to_have_text("转人工")
         expect(agent.locator("#handoff-reason")).to_contain_text("转人工")
+        # the call's own transcript, the greeting that named the payment included
+        expect(agent.locator("#calls .call-transcript li[data-who='bot']").first
+               ).to_contain_text("776元")
         expect(agent.locator("#recent-events .event-type[data-type='payment_failed']")
                ).to_have_count(1)
         agent.screenshot(path=f"{SCREENSHOT}/siyu-phone-screen-pop.png", full_page=True)

@@ -270,6 +270,7 @@ def test_the_agent_page_of_a_transferred_call_shows_the_360_transcript_and_reaso
     assert "林晓雯" in page.text  # the customer 360
     assert "我的付款怎么失败了" in page.text and "转人工" in page.text  # the transcript
     assert "客户要求转人工" in page.text  # the bot's reason
+    assert 'id="calls"' in page.text and "776元" in page.text  # the call's greeting
     inbox = login("agent").get("/service")
     assert f'data-conversation="{conv.id}"' in inbox.text  # in the queue like a chat
 
