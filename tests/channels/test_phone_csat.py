@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from fastapi.testclient import TestClient
@@ -33,11 +33,14 @@ from tests.channels.test_phone_webhook import SECRET, Caller, kb  # noqa: F401
 PUBLIC = "https://cs.brand.example"
 
 
-def _client(settings: Settings, engine: Engine, sms_api: FakeSms, mode: str
-            ) -> Iterator[TestClient]:
+def _client(settings: Settings, engine: Engine, sms_api: FakeSms,
+            mode: Literal["off", "missed", "always"]) -> Iterator[TestClient]:
+    # "missed" is configured through the install-wide SIYU_PUBLIC_URL, the others through
+    # the phone's own SIYU_PHONE_PUBLIC_URL: either names where the link points.
     cs = ChannelSettings(phone_secret=SecretStr(SECRET), phone_csat_sms=mode,
-                         phone_public_url=PUBLIC, sms_url=sms_api.url + "/sms",
-                         sms_token=SecretStr("sms-token-xyz"))
+                         sms_url=sms_api.url + "/sms", sms_token=SecretStr("sms-token-xyz"),
+                         public_url=PUBLIC if mode == "missed" else "",
+                         phone_public_url="" if mode == "missed" else PUBLIC)
     app = create_app(settings, engine=engine)
     app.state.channel_settings = cs
     tasks.use_adapters({"sms": SmsAdapter(cs)})

@@ -115,7 +115,8 @@ def handle(session: Session, event: Event, *, settings: Settings,
     _on_timeline(session, call, settings=settings)
     cs = channel or get_channel_settings()
     if survey.wanted(call, mode=cs.phone_csat_sms, asked_on_keypad=asked_on_keypad):
-        survey.send_link(session, call, settings=settings, public_url=cs.phone_public_url)
+        survey.send_link(session, call, settings=settings,
+                         public_url=cs.phone_public_url or cs.public_url)
     return _answer(call, [])
 
 
