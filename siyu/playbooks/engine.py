@@ -126,10 +126,13 @@ def enter(session: Session, playbook: Playbook, version: PlaybookVersion,
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
     started = 0
     for start in range(0, len(rows), 500):
+        # Count what RETURNING gives back: psycopg reports no rowcount for a multi-row
+        # INSERT ... ON CONFLICT DO NOTHING, so PostgreSQL counted 0 (and woke nobody).
         result = session.execute(insert(PlaybookRun).values(rows[start:start + 500])
                                  .on_conflict_do_nothing(
-                                     index_elements=["playbook_id", "entry_key"]))
-        started += max(int(result.rowcount or 0), 0)  # type: ignore[attr-defined]
+                                     index_elements=["playbook_id", "entry_key"])
+                                 .returning(PlaybookRun.id))
+        started += len(result.all())
     if started:
         wake(session)
     return started

@@ -78,6 +78,10 @@ def apply(session: Session, text: str, *, file: str = "<playbook>",
                                 source=text, checksum=checksum, spec=spec.to_json(),
                                 program=compile_steps(spec.steps), applied_by=actor))
     session.flush()
+    if spec.status == "active" and spec.trigger["kind"] == "schedule":
+        from siyu.playbooks import clock, tasks
+
+        tasks.queue_next_schedule(session, after=clock.now())  # its first occurrence
     return {"name": spec.name, "version": playbook.version, "changed": True}
 
 

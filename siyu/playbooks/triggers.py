@@ -149,3 +149,139 @@ def on_segment_changes(session: Session, segment_name: str, entered: list[int],
                                      "ts": now.isoformat()}) for cid in ids]
             started += engine.enter(session, playbook, version, entries, now=now)
     return started
+
+
+# -- the clock: schedules, inactivity, dates --------------------------------------------------
+
+CLOCK_KINDS = ("schedule", "inactive_days", "date")
+# Whom a clock trigger may start at once; larger audiences are started in these chunks.
+_CHUNK = 5000
+
+
+def _active_versions(session: Session, kinds: tuple[str, ...]
+                     ) -> list[tuple[Playbook, PlaybookVersion]]:
+    out = []
+    for playbook in session.scalars(select(Playbook).where(
+            Playbook.status == "active", Playbook.trigger_kind.in_(kinds))
+            .order_by(Playbook.id)):
+        version = session.scalars(select(PlaybookVersion).where(
+            PlaybookVersion.playbook_id == playbook.id,
+            PlaybookVersion.version == playbook.version)).one()
+        out.append((playbook, version))
+    return out
+
+
+def cron_matches(expr: str, local_minute: dt.datetime) -> bool:
+    """Whether the cron expression fires at this (brand-time, whole) minute."""
+    from cronsim import CronSim
+
+    minute = local_minute.replace(second=0, microsecond=0)
+    return next(CronSim(expr, minute - dt.timedelta(seconds=1))) == minute
+
+
+def next_schedule_run(session: Session, after: dt.datetime, *, timezone: str
+                      ) -> dt.datetime | None:
+    """The first minute after ``after`` (UTC) at which an active schedule trigger fires."""
+    from zoneinfo import ZoneInfo
+
+    from cronsim import CronSim
+
+    local = after.astimezone(ZoneInfo(timezone)).replace(second=0, microsecond=0)
+    moments = [next(CronSim(str(v.spec["trigger"]["value"]), local))
+               for _p, v in _active_versions(session, ("schedule",))]
+    return min(moments).astimezone(dt.UTC) if moments else None
+
+
+def _start_all(session: Session, playbook: Playbook, version: PlaybookVersion,
+               ids: list[int], trigger_id: str, trigger: dict[str, Any], *,
+               now: dt.datetime, timezone: str) -> int:
+    started = 0
+    for start in range(0, len(ids), _CHUNK):
+        entries = [engine.Entry(cid, trigger_id, trigger) for cid in ids[start:start + _CHUNK]]
+        started += engine.enter(session, playbook, version, entries, now=now,
+                                timezone=timezone)
+    return started
+
+
+def _everyone(session: Session) -> list[int]:
+    from siyu.customers.models import Customer
+
+    return [int(c) for c in session.scalars(
+        select(Customer.id).where(Customer.status == "active").order_by(Customer.id))]
+
+
+def _selected(session: Session, rule: str, *, now: dt.datetime, timezone: str) -> list[int]:
+    from siyu.segments import service as segments
+
+    return segments.matching_ids(session, rule, now=now, timezone=timezone, limit=10**9)
+
+
+def on_minute(session: Session, minute: dt.datetime, *, timezone: str = "Asia/Shanghai"
+              ) -> int:
+    """Start the runs of every active ``schedule`` trigger whose cron expression fires at
+    ``minute`` (UTC) in brand time: the audience (everyone active without one) enters,
+    subject to the reentry rule (the occurrence is the trigger's id, so running the same
+    minute twice starts nothing twice)."""
+    from zoneinfo import ZoneInfo
+
+    local = minute.astimezone(ZoneInfo(timezone)).replace(second=0, microsecond=0)
+    started = 0
+    for playbook, version in _active_versions(session, ("schedule",)):
+        if not cron_matches(str(version.spec["trigger"]["value"]), local):
+            continue
+        rule = version.spec.get("audience")
+        ids = (_selected(session, rule, now=minute, timezone=timezone) if rule
+               else _everyone(session))
+        started += _start_all(session, playbook, version, ids,
+                              f"schedule:{local:%Y%m%d%H%M}",
+                              {"type": "schedule", "ts": minute.isoformat()},
+                              now=minute, timezone=timezone)
+    return started
+
+
+def _dated_ids(session: Session, field: str, day: dt.date) -> list[int]:
+    """Active customers whose ``field`` (``birthday`` or a date attribute written
+    ``YYYY-MM-DD...``) falls on ``day``'s month and day; 29 February counts as the 28th in
+    a year without it."""
+    import calendar
+
+    from sqlalchemy import String, cast, func
+
+    from siyu.customers.models import Customer
+
+    column = (cast(Customer.birthday, String) if field == "birthday"
+              else Customer.attributes[field].as_string())
+    days = [f"{day:%m-%d}"]
+    if (day.month, day.day) == (2, 28) and not calendar.isleap(day.year):
+        days.append("02-29")
+    return [int(c) for c in session.scalars(
+        select(Customer.id).where(Customer.status == "active",
+                                  func.substr(column, 6, 5).in_(days),
+                                  func.length(column) >= 10)
+        .order_by(Customer.id))]
+
+
+def on_day(session: Session, now: dt.datetime, *, timezone: str = "Asia/Shanghai") -> int:
+    """The daily triggers, for the brand-time day of ``now``: ``inactive_days: N`` starts
+    the customers whose latest activity was exactly N days ago; ``date: FIELD`` (with
+    ``offset_days``, negative for before) those whose FIELD comes round ``-offset_days``
+    days from today. Each once per day (the day is the trigger's id)."""
+    from zoneinfo import ZoneInfo
+
+    today = now.astimezone(ZoneInfo(timezone)).date()
+    started = 0
+    for playbook, version in _active_versions(session, ("inactive_days", "date")):
+        trigger = version.spec["trigger"]
+        if trigger["kind"] == "inactive_days":
+            days = int(trigger["value"])
+            ids = _selected(session, f"last_active_days = {days}", now=now, timezone=timezone)
+            payload: dict[str, Any] = {"type": "inactive_days", "days": days}
+        else:
+            target = today - dt.timedelta(days=int(trigger.get("offset_days") or 0))
+            ids = _dated_ids(session, str(trigger["value"]), target)
+            payload = {"type": "date", "field": trigger["value"], "date": target.isoformat()}
+        payload["ts"] = now.isoformat()
+        started += _start_all(session, playbook, version, ids,
+                              f"{trigger['kind']}:{today.isoformat()}", payload, now=now,
+                              timezone=timezone)
+    return started
