@@ -19,7 +19,7 @@ from siyu import __version__
 from siyu.analytics import api as analytics_api
 from siyu.analytics import console as analytics_console
 from siyu.auth import console as auth_console
-from siyu.auth import secrets
+from siyu.auth import secrets, users_console
 from siyu.auth.web import KeyedSessionMiddleware
 from siyu.channels import api as channels_api
 from siyu.channels.api import CALLBACK_BODY_LIMITS
@@ -50,7 +50,8 @@ from siyu.voc import console as voc_console
 log = logging.getLogger("siyu")
 
 # Routers of each domain, mounted in this order. Domains add theirs here.
-ROUTERS = [auth_console.router, customers_api.router, events_api.router, segments_api.router,
+ROUTERS = [auth_console.router, users_console.router, customers_api.router, events_api.router,
+           segments_api.router,
            segments_console.router,
            channels_api.router, analytics_api.router, analytics_console.router,
            service_api.router, service_console.router, phone_console.router, kb_console.router,

@@ -123,16 +123,22 @@ def create_user(
 ) -> User:
     """Create a staff user; usernames are 3-60 letters, digits, '.', '_' or '-'."""
     if not re.fullmatch(r"[A-Za-z0-9._-]{3,60}", username):
-        raise InvalidUser("username must be 3-60 letters, digits, '.', '_' or '-'",
+        raise InvalidUser("用户名：需为 3-60 位英文字母、数字或 . _ -（username must be 3-60 "
+                          "letters, digits, '.', '_' or '-'）",
                           details={"field": "username", "reason": "format"})
     if role not in ROLES:
-        raise InvalidUser(f"role must be one of {', '.join(ROLES)}",
+        raise InvalidUser(f"角色：必须是 {'、'.join(ROLES)} 之一（role must be one of "
+                          f"{', '.join(ROLES)}）",
                           details={"field": "role", "reason": "unknown role"})
+    if display_name is not None and len(display_name) > 60:
+        raise InvalidUser("显示名称：最多 60 个字符（display name: at most 60 characters）",
+                          details={"field": "display_name", "reason": "too long"})
     if len(password) < 8:
-        raise InvalidUser("password must be at least 8 characters",
+        raise InvalidUser("密码：至少需要 8 个字符（password must be at least 8 characters）",
                           details={"field": "password", "reason": "too short"})
     if session.scalar(select(User.id).where(User.username == username)) is not None:
-        raise UserExists(f"user {username!r} already exists")
+        raise UserExists(f"用户名：{username} 已被使用（user {username!r} already exists）",
+                         details={"field": "username", "reason": "already exists"})
     user = User(username=username, display_name=display_name or username, role=role,
                 password_hash=hash_password(password), is_active=True)
     session.add(user)
@@ -143,7 +149,7 @@ def create_user(
 def set_password(session: Session, username: str, password: str) -> User:
     """Replace a user's password (at least 8 characters)."""
     if len(password) < 8:
-        raise InvalidUser("password must be at least 8 characters",
+        raise InvalidUser("密码：至少需要 8 个字符（password must be at least 8 characters）",
                           details={"field": "password", "reason": "too short"})
     user = session.scalar(select(User).where(User.username == username))
     if user is None:

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from siyu.auth import mfa, service, sessions, throttle
-from siyu.auth.errors import InvalidUser, LastAdmin, UserNotFound
+from siyu.auth.errors import InvalidTotp, InvalidUser, LastAdmin, UserNotFound
 from siyu.auth.models import ROLES, User
 from siyu.config import Settings
 from siyu.privacy import service as privacy
@@ -63,7 +63,8 @@ def set_role(session: Session, actor: Any, username: str, role: str,
              *, ip: str | None = None) -> User:
     """Give the user another role; their sessions end (they sign in again as the new role)."""
     if role not in ROLES:
-        raise InvalidUser(f"角色必须是 {', '.join(ROLES)} 之一",
+        raise InvalidUser(f"角色：必须是 {'、'.join(ROLES)} 之一（role must be one of "
+                          f"{', '.join(ROLES)}）",
                           details={"field": "role", "reason": "unknown role"})
     user = by_name(session, username)
     if user.role == role:
@@ -136,6 +137,26 @@ def reset_mfa(session: Session, actor: Any, username: str, *, ip: str | None = N
     ended = sessions.end_all(session, user.id)
     _audit(session, actor, "user.mfa.reset", user, ip, sessions_ended=ended)
     return had
+
+
+def record_enrolment(session: Session, actor: Any, user: User, *, ip: str | None = None
+                     ) -> None:
+    """Audit a second factor the user just confirmed (:func:`mfa.confirm_enrolment`)."""
+    _audit(session, actor, "user.mfa.enrol", user, ip)
+
+
+def remove_own_mfa(session: Session, settings: Settings, user: User, code: str,
+                   *, ip: str | None = None) -> None:
+    """The user turns their own factor off, proving it with a current code; refused while
+    ``SIYU_REQUIRE_MFA`` requires one of their role (an administrator resets a lost one)."""
+    if mfa.required_for(settings, user.role):
+        raise InvalidTotp("您的角色必须开启两步验证，不能关闭；如手机丢失，请联系管理员重置",
+                          details={"field": "totp", "reason": "required"})
+    if not mfa.verify(session, settings, user, code):
+        raise InvalidTotp("验证码：不正确或已使用，请输入验证器 App 中当前的 6 位数字",
+                          details={"field": "code", "reason": "wrong code"})
+    mfa.remove(session, user)
+    _audit(session, f"user:{user.username}", "user.mfa.remove", user, ip)
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from siyu import __version__
+from siyu.auth import mfa
 from siyu.auth import service as auth_service
 from siyu.auth.deps import console_user
 from siyu.auth.errors import RoleForbidden
@@ -69,6 +70,15 @@ class LoginRequired(Exception):
         self.next_path = next_path
 
 
+class EnrolmentRequired(Exception):
+    """Raised by :func:`current_user` for a user who must enrol a second factor first
+    (``SIYU_REQUIRE_MFA``); answered with a redirect to the 账户安全 page."""
+
+
+# The signed-in user's own page (siyu.auth.users_console), where a second factor is enrolled.
+ACCOUNT = "/account"
+
+
 class CsrfRejected(Forbidden):
     code = "csrf_rejected"
 
@@ -95,6 +105,10 @@ def current_user(
     user = auth_service.get_user(session, principal.user_id)
     staff = StaffUser(user.id, user.username, user.display_name, user.role)
     request.state.console_user = staff
+    if (not mfa.enabled(user) and mfa.required_for(request.app.state.settings, user.role)
+            and not request.url.path.startswith(ACCOUNT)):
+        # A session opened before SIYU_REQUIRE_MFA applied to the role: enrol first.
+        raise EnrolmentRequired()
     return staff
 
 
@@ -288,7 +302,13 @@ def _install_error_pages(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, not_found)
     app.add_exception_handler(SiyuError, siyu_error)
     app.add_exception_handler(RequestValidationError, validation_error)
+    async def enrolment_required(request: Request, exc: Exception) -> Response:
+        request.session["flash"] = {"kind": "info",
+                                    "text": "您的角色必须开启两步验证，请先完成开启后再继续使用"}
+        return _redirect(f"{ACCOUNT}#mfa")
+
     app.add_exception_handler(LoginRequired, login_required)
+    app.add_exception_handler(EnrolmentRequired, enrolment_required)
 
 
 def mount(app: FastAPI) -> None:
