@@ -26,9 +26,6 @@ Every event has ``event_id`` (unique per event, 1-100 characters) and optional `
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import re
 import time
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
@@ -36,11 +33,11 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from siyu.errors import SiyuError
+from siyu.kit import signing
 
-SIGNATURE_HEADER = "X-Siyu-Signature"
-TIMESTAMP_HEADER = "X-Siyu-Timestamp"
-_TIMESTAMP_RE = re.compile(r"[0-9]{1,12}")
-_SIGNATURE_RE = re.compile(r"v1=([0-9a-f]{64})")
+SIGNATURE_HEADER = signing.SIGNATURE_HEADER
+TIMESTAMP_HEADER = signing.TIMESTAMP_HEADER
+sign = signing.sign
 
 
 class PhoneRefused(SiyuError):
@@ -56,35 +53,27 @@ class PhoneRefused(SiyuError):
         self.reason = reason
 
 
-def sign(secret: str, timestamp: str, body: bytes) -> str:
-    """The ``X-Siyu-Signature`` header value for ``body`` sent at ``timestamp``."""
-    digest = hmac.new(secret.encode("utf-8"), timestamp.encode("ascii") + b"." + body,
-                      hashlib.sha256).hexdigest()
-    return f"v1={digest}"
+_REFUSALS = {
+    "missing_signature": (f"{SIGNATURE_HEADER} and {TIMESTAMP_HEADER} are required", 401),
+    "bad_signature": ("phone webhook signature does not match", 403),
+    "stale_timestamp": ("phone webhook timestamp is too far from now", 403),
+}
 
 
 def verify(secret: str, headers: dict[str, str], body: bytes, *, max_skew_seconds: int,
            clock: Callable[[], float] = time.time) -> None:
-    """Refuse a request that is not signed with ``secret`` or is stale.
+    """Refuse a request that is not signed with ``secret`` or is stale
+    (:mod:`siyu.kit.signing`, the scheme the SMS provider's webhook shares).
 
     Raises:
         PhoneRefused: ``bad_signature`` / ``stale_timestamp`` (403), ``missing_signature``
             (401).
     """
-    lowered = {k.lower(): v for k, v in headers.items()}
-    timestamp = lowered.get(TIMESTAMP_HEADER.lower(), "")
-    presented = lowered.get(SIGNATURE_HEADER.lower(), "")
-    if not timestamp or not presented:
-        raise PhoneRefused("missing_signature", f"{SIGNATURE_HEADER} and {TIMESTAMP_HEADER} "
-                           "are required", status_code=401)
-    match = _SIGNATURE_RE.fullmatch(presented.strip())
-    if not _TIMESTAMP_RE.fullmatch(timestamp) or match is None:
-        raise PhoneRefused("bad_signature", "phone webhook signature does not match")
-    expected = sign(secret, timestamp, body)[3:]
-    if not hmac.compare_digest(expected.encode(), match.group(1).encode()):
-        raise PhoneRefused("bad_signature", "phone webhook signature does not match")
-    if max_skew_seconds > 0 and abs(clock() - int(timestamp)) > max_skew_seconds:
-        raise PhoneRefused("stale_timestamp", "phone webhook timestamp is too far from now")
+    try:
+        signing.verify(secret, headers, body, max_skew_seconds=max_skew_seconds, clock=clock)
+    except signing.SignatureProblem as exc:
+        message, status = _REFUSALS[exc.reason]
+        raise PhoneRefused(exc.reason, message, status_code=status) from None
 
 
 class _Event(BaseModel):
