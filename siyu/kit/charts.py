@@ -136,7 +136,10 @@ def stacked_bar_chart(categories: Sequence[str], series: Sequence[Series], *, ti
 def line_chart(categories: Sequence[str], series: Sequence[Series], *, title: str,
                width: int = 640, height: int = 240) -> Markup:
     """One polyline per series over the categories, with a dot and value at each point."""
-    left, right, top, bottom = 44, 12, 30, 40
+    # The last category's label is centred on the right edge of the plot: leave room for
+    # half of it, or it is cut off ("26-1" for "26-12").
+    last = _text_width(categories[-1]) / 2 + 4 if categories else 0.0
+    left, right, top, bottom = 44, max(12, int(last)), 30, 40
     plot_w, plot_h = width - left - right, height - top - bottom
     axis = _nice_max(max((v for s in series for v in s.values), default=0.0))
     step = plot_w / max(len(categories) - 1, 1)

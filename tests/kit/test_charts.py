@@ -31,3 +31,14 @@ def test_a_stacked_bars_total_sits_below_the_legend() -> None:
     legend_y = float(re.search(r'<g class="legend-item">.*?<text x="[\d.]+" y="([\d.]+)"',
                                svg).group(1))
     assert total_y - 12 > legend_y + 2
+
+
+def test_a_line_charts_last_label_fits_inside_the_picture() -> None:
+    """The dashboard's fan trend cut its last month to 「26-1」."""
+    svg = str(charts.line_chart(["26-08", "26-09", "26-12"], [charts.Series("铁粉数", [5, 5, 6])],
+                                title="t", width=480))
+    labels = re.findall(r'<text x="([\d.]+)" y="[\d.]+" text-anchor="middle"[^>]*>([^<]+)</text>',
+                        svg)
+    x, text = labels[-1]
+    assert text == "26-12"
+    assert float(x) + charts._text_width(text) / 2 <= 480
