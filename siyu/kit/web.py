@@ -117,11 +117,12 @@ _EMBEDDABLE = ("/chat",)
 
 
 def content_security_policy(nonce: str, frame_ancestors: str) -> str:
-    """The policy for siyu's pages: scripts only from siyu itself or carrying this response's
-    nonce, no plug-ins, forms and fetches to siyu only, framed only by ``frame_ancestors``."""
+    """The policy for siyu's pages: scripts and styles only from siyu itself or carrying
+    this response's nonce (no inline ``style=`` attributes either), no plug-ins, forms and
+    fetches to siyu only, framed only by ``frame_ancestors``."""
     return ("default-src 'self'; "
             f"script-src 'self' 'nonce-{nonce}'; "
-            "style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+            f"style-src 'self' 'nonce-{nonce}'; img-src 'self' data:; "
             "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'self'; "
             f"form-action 'self'; frame-ancestors {frame_ancestors}")
 

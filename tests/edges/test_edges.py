@@ -7,6 +7,7 @@ import csv
 import io
 import logging
 import re
+from pathlib import Path
 
 import pytest
 from fastapi.routing import APIRoute, iter_route_contexts
@@ -168,6 +169,28 @@ def test_console_pages_are_never_framed_and_scripts_need_a_nonce(app_client: Tes
     api = app_client.get("/api/v1/customers")
     assert api.status_code == 401
     assert api.headers["x-content-type-options"] == "nosniff"
+
+
+def test_styles_need_the_nonce_too(app_client: TestClient) -> None:
+    csp = app_client.get("/login").headers["content-security-policy"]
+    assert "unsafe-inline" not in csp
+    directives = dict(d.strip().split(" ", 1) for d in csp.split(";"))
+    nonce = directives["script-src"].split("'nonce-")[1].split("'")[0]
+    assert directives["style-src"] == f"'self' 'nonce-{nonce}'"
+
+
+def test_no_template_has_an_inline_style_and_every_style_block_the_nonce() -> None:
+    # What the policy above would refuse in a browser: a style attribute, or a <style>
+    # block without this response's nonce.
+    root = Path(__file__).resolve().parents[2] / "siyu"
+    templates = list(root.rglob("*.html"))
+    assert len(templates) > 30
+    attrs = [str(p) for p in templates if re.search(r"\sstyle\s*=", p.read_text())]
+    assert attrs == []
+    blocks = [(str(p), m.group(0)) for p in templates
+              for m in re.finditer(r"<style[^>]*>", p.read_text())]
+    assert len(blocks) >= 5
+    assert [b for b in blocks if b[1] != '<style nonce="{{ request.state.csp_nonce }}">'] == []
 
 
 def test_the_chat_is_framed_only_by_configured_origins(settings: Settings, engine: object,
