@@ -204,7 +204,7 @@ def test_sign_in_asks_for_the_code_before_any_session_exists(
 
 
 @pytest.mark.usefixtures("team")
-def test_the_code_step_expires_and_cannot_be_reached_without_the_password(
+def test_the_code_step_cannot_be_reached_without_the_password(
         make_client: MakeClient, sessions: sessionmaker[Session], settings: Settings) -> None:
     with sessions() as session:
         totp = enrol(session, settings, users.by_name(session, "wang"))
