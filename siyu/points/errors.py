@@ -11,3 +11,12 @@ class InvalidEntry(InvalidInput):
 
 class InsufficientPoints(Conflict):
     code = "insufficient_points"
+
+
+class RewardNotFound(InvalidInput):
+    status_code = 404
+    code = "reward_not_found"
+
+
+class OutOfStock(Conflict):
+    code = "reward_out_of_stock"

@@ -112,3 +112,108 @@ def entries(session: Session, customer_id: int, *, limit: int = 50) -> list[Entr
                            .order_by(PointsEntry.at.desc(), PointsEntry.id.desc())
                            .limit(limit))
     return [_entry(r, created=False) for r in rows]
+
+
+# -- rewards and redemption ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RedeemResult:
+    redemption_id: int
+    reward: str
+    cost: int
+    balance: int
+    created: bool
+
+
+def add_reward(session: Session, name: str, cost: int, *, stock: int | None = None) -> int:
+    """Put a reward in the catalogue (or update its price and stock by name)."""
+    from siyu.points.models import Reward
+
+    name = (name or "").strip()
+    if not 1 <= len(name) <= 100:
+        raise InvalidEntry("a reward's name is 1 to 100 characters",
+                           details=[{"field": "name", "reason": "length"}])
+    if not isinstance(cost, int) or isinstance(cost, bool) or not 1 <= cost <= MAX_AMOUNT:
+        raise InvalidEntry(f"a reward costs 1 to {MAX_AMOUNT} points",
+                           details=[{"field": "cost", "reason": "range"}])
+    if stock is not None and (not isinstance(stock, int) or stock < 0):
+        raise InvalidEntry("stock is a whole number ≥ 0, or empty for unlimited",
+                           details=[{"field": "stock", "reason": "range"}])
+    row = session.scalars(select(Reward).where(Reward.name == name)).first()
+    if row is None:
+        row = Reward(name=name, cost=cost, stock=stock, active=True)
+        session.add(row)
+    else:
+        row.cost, row.stock, row.active = cost, stock, True
+    session.flush()
+    return row.id
+
+
+def rewards(session: Session) -> list[dict[str, object]]:
+    from siyu.points.models import Reward
+
+    return [{"id": r.id, "name": r.name, "cost": r.cost, "stock": r.stock, "active": r.active}
+            for r in session.scalars(select(Reward).order_by(Reward.cost, Reward.id))]
+
+
+def redeem(session: Session, customer_id: int, reward_name: str, *, key: str,
+           at: dt.datetime | None = None) -> RedeemResult:
+    """Spend the reward's price and take one from its stock, once per ``key``: all of it
+    or, when the balance is short (:class:`InsufficientPoints`), the reward is unknown or
+    out of stock (:class:`OutOfStock`), nothing at all. The stock is taken by a conditional
+    update, so two redemptions of the last one never both succeed."""
+    from sqlalchemy import update
+
+    from siyu.points.errors import OutOfStock, RewardNotFound
+    from siyu.points.models import Redemption, Reward
+
+    _validate(1, "redeem", key)
+    done = session.scalars(select(Redemption).where(Redemption.key == key)).first()
+    if done is not None:
+        reward = session.get(Reward, done.reward_id)
+        return RedeemResult(done.id, reward.name if reward else "", reward.cost if reward
+                            else 0, balance(session, customer_id), False)
+    reward = session.scalars(select(Reward).where(Reward.name == (reward_name or "").strip(),
+                                                  Reward.active.is_(True))).first()
+    if reward is None:
+        raise RewardNotFound(f"no reward named {reward_name!r}",
+                             details=[{"field": "reward", "reason": "not in the catalogue"}])
+    with session.begin_nested():
+        if reward.stock is not None:
+            taken = session.execute(update(Reward).where(Reward.id == reward.id,
+                                                         Reward.stock > 0)
+                                    .values(stock=Reward.stock - 1))
+            if not taken.rowcount:  # type: ignore[attr-defined]
+                raise OutOfStock(f"{reward.name} is out of stock",
+                                 details=[{"field": "reward", "reason": "out of stock"}])
+        entry = add_entry(session, customer_id, -reward.cost, source="redeem", key=key,
+                          reason=f"兑换 {reward.name}", at=at)
+        row = Redemption(reward_id=reward.id, customer_id=customer_id, entry_id=entry.id,
+                         key=key, at=at or utcnow())
+        session.add(row)
+        session.flush()
+    session.refresh(reward)
+    return RedeemResult(row.id, reward.name, reward.cost, balance(session, customer_id), True)
+
+
+def reverse_order_points(session: Session, customer_id: int, order_id: str) -> Entry | None:
+    """An order refunded: take back what it earned (source ``order``, key the order id),
+    once. Points already spent may take the balance below zero; redemptions are then
+    refused until it recovers."""
+    earned = session.scalars(select(PointsEntry).where(
+        PointsEntry.source == "order", PointsEntry.key == order_id)).first()
+    if earned is None or earned.amount <= 0:
+        return None
+    return add_entry(session, customer_id, -earned.amount, source="order_refund",
+                     key=order_id, reason="订单退款，收回积分", allow_negative_balance=True)
+
+
+def earn_for_order(session: Session, customer_id: int, order_id: str, amount: float,
+                   *, per_yuan: float, at: dt.datetime | None = None) -> Entry | None:
+    """A paid order earns ``per_yuan`` points per yuan (rounded down), once per order."""
+    points = int(amount * per_yuan)
+    if points <= 0:
+        return None
+    return add_entry(session, customer_id, points, source="order", key=order_id,
+                     reason="购物积分", at=at)

@@ -181,6 +181,10 @@ declare("points_entries", link=("customer_id",),
         note="the person's points ledger; deleted on erasure (the balance ends with the "
              "account)")
 
+declare("rewards", holds_personal_data=False, note="the rewards catalogue and its stock")
+declare("reward_redemptions", link=("customer_id",),
+        note="rewards the person redeemed; deleted with the person's ledger")
+
 # -- referrals ---------------------------------------------------------------------------------
 declare("referral_codes", link=("customer_id",),
         note="a customer's invite code (channel codes hold no personal data); deleted with "

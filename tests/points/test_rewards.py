@@ -1,0 +1,166 @@
+"""Rewards and redemption, points earned by purchases and taken back on refunds, and the
+ledger's invariants over random sequences of earn, redeem and refund (Hypothesis)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from siyu.config import Settings
+from siyu.events.service import ingest
+from siyu.points import service as points
+from siyu.points.config import get_points_settings
+from siyu.points.errors import InsufficientPoints, InvalidEntry, OutOfStock, RewardNotFound
+from siyu.points.models import PointsEntry, Redemption, Reward
+from tests.points.test_ledger import customer
+
+
+def counts(db: Session) -> tuple[int, int]:
+    return (int(db.scalar(select(func.count()).select_from(PointsEntry)) or 0),
+            int(db.scalar(select(func.count()).select_from(Redemption)) or 0))
+
+
+def stock(db: Session, name: str) -> int | None:
+    return db.scalar(select(Reward.stock).where(Reward.name == name))
+
+
+def test_a_redemption_takes_points_and_stock_once(db: Session) -> None:
+    cid = customer(db)
+    points.add_reward(db, "50 元优惠券", 500, stock=2)
+    points.add_reward(db, "试用装", 100)  # unlimited
+    points.add_entry(db, cid, 1200, source="manual", key="m1")
+    first = points.redeem(db, cid, "50 元优惠券", key="r1")
+    assert (first.created, first.cost, first.balance) == (True, 500, 700)
+    again = points.redeem(db, cid, "50 元优惠券", key="r1")  # a retried request
+    assert not again.created and again.redemption_id == first.redemption_id
+    assert again.balance == 700 and stock(db, "50 元优惠券") == 1
+    assert points.redeem(db, cid, "试用装", key="r2").balance == 600
+    assert stock(db, "试用装") is None
+    assert [e.reason for e in points.entries(db, cid)][:2] == ["兑换 试用装", "兑换 50 元优惠券"]
+
+
+def test_out_of_stock_short_balance_or_unknown_reward_writes_nothing(db: Session) -> None:
+    rich, poor = customer(db), customer(db)
+    points.add_reward(db, "保温杯", 300, stock=1)
+    points.add_entry(db, rich, 1000, source="manual", key="m1")
+    points.add_entry(db, poor, 100, source="manual", key="m2")
+    before = counts(db)
+    with pytest.raises(InsufficientPoints):
+        points.redeem(db, poor, "保温杯", key="p1")
+    assert counts(db) == before and stock(db, "保温杯") == 1  # the stock came back
+    points.redeem(db, rich, "保温杯", key="k1")
+    after = counts(db)
+    with pytest.raises(OutOfStock) as out:
+        points.redeem(db, rich, "保温杯", key="k2")
+    assert out.value.details == [{"field": "reward", "reason": "out of stock"}]
+    with pytest.raises(RewardNotFound):
+        points.redeem(db, rich, "不存在的礼品", key="k3")
+    assert counts(db) == after and points.balance(db, rich) == 700
+
+
+@pytest.mark.parametrize(("name", "cost", "stock_", "field"), [
+    ("", 10, None, "name"), ("券", 0, None, "cost"), ("券", 10, -1, "stock")])
+def test_a_bad_reward_names_the_field(db: Session, name: str, cost: int, stock_: int | None,
+                                      field: str) -> None:
+    with pytest.raises(InvalidEntry) as bad:
+        points.add_reward(db, name, cost, stock=stock_)
+    assert bad.value.details[0]["field"] == field
+
+
+@pytest.fixture
+def per_yuan(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("SIYU_POINTS_PER_YUAN", "1")
+    get_points_settings.cache_clear()
+    yield
+    get_points_settings.cache_clear()
+
+
+def _order(db: Session, settings: Settings, status: str, version: dt.datetime,
+           *, source: str = "api") -> None:
+    now = dt.datetime.now(dt.UTC)
+    result = ingest(db, "orders", [{
+        "id": "SO-1", "customer_id": "HY-1", "ts": (now - dt.timedelta(hours=2)).isoformat(),
+        "updated_at": version.isoformat(), "amount": 199.9, "status": status}],
+        settings=settings, source=source)
+    assert not result.rejected, result.rejected
+
+
+def test_a_purchase_earns_once_and_a_refund_takes_it_back(
+        db: Session, settings: Settings, per_yuan: None) -> None:
+    from siyu.customers.service import upsert_customers
+
+    cid = upsert_customers(db, [{"id": "HY-1", "name": "李娜"}], settings=settings).customer_ids[0]
+    now = dt.datetime.now(dt.UTC)
+    _order(db, settings, "paid", now - dt.timedelta(hours=2))
+    _order(db, settings, "paid", now - dt.timedelta(hours=2))  # the same order, retried
+    assert points.balance(db, cid) == 199
+    points.add_reward(db, "试用装", 150)
+    points.redeem(db, cid, "试用装", key="r1")  # spent before the refund
+    _order(db, settings, "refunded", now - dt.timedelta(hours=1))
+    assert points.balance(db, cid) == 199 - 150 - 199  # below zero, and it says so
+    with pytest.raises(InsufficientPoints):
+        points.redeem(db, cid, "试用装", key="r2")
+    _order(db, settings, "refunded", now - dt.timedelta(minutes=30))  # nothing twice
+    assert points.balance(db, cid) == -150
+
+
+def test_orders_of_a_file_import_earn_nothing(
+        db: Session, settings: Settings, per_yuan: None) -> None:
+    from siyu.customers.service import upsert_customers
+
+    cid = upsert_customers(db, [{"id": "HY-1", "name": "李娜"}], settings=settings).customer_ids[0]
+    _order(db, settings, "completed", dt.datetime.now(dt.UTC), source="import")
+    assert points.balance(db, cid) == 0
+
+
+ops = st.lists(st.one_of(
+    st.tuples(st.just("earn"), st.integers(1, 500)),
+    st.tuples(st.just("redeem"), st.sampled_from(["小礼品", "大礼品", "限量款"])),
+    st.tuples(st.just("refund"), st.integers(0, 9)),
+), max_size=25)
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ops)
+def test_the_ledger_balances_for_any_sequence(db: Session, sequence: list[tuple[str, object]]
+                                              ) -> None:
+    """Whatever happens, the balance is the sum of the entries; a redemption never takes it
+    below zero (only a refund of points already spent may); a refused redemption — short
+    balance or out of stock — writes nothing."""
+    savepoint = db.begin_nested()
+    try:
+        cid = customer(db)
+        for name, cost, left in (("小礼品", 50, None), ("大礼品", 400, 3), ("限量款", 100, 1)):
+            points.add_reward(db, name, cost, stock=left)
+        earned: list[str] = []
+        for i, (op, arg) in enumerate(sequence):
+            before_balance, before_counts = points.balance(db, cid), counts(db)
+            if op == "earn":
+                points.add_entry(db, cid, int(arg), source="order", key=f"o{i}")  # type: ignore[call-overload]
+                earned.append(f"o{i}")
+            elif op == "redeem":
+                left_before = stock(db, str(arg))
+                try:
+                    result = points.redeem(db, cid, str(arg), key=f"r{i}")
+                except (InsufficientPoints, OutOfStock):
+                    assert counts(db) == before_counts
+                    assert stock(db, str(arg)) == left_before
+                else:
+                    assert before_balance >= result.cost and result.balance >= 0
+                    assert result.balance == before_balance - result.cost
+            elif earned:
+                points.reverse_order_points(db, cid, earned[int(arg) % len(earned)])  # type: ignore[call-overload]
+            total = int(db.scalar(select(func.coalesce(func.sum(PointsEntry.amount), 0))
+                                  .where(PointsEntry.customer_id == cid)) or 0)
+            assert points.balance(db, cid) == total
+            for name in ("大礼品", "限量款"):
+                assert (stock(db, name) or 0) >= 0
+    finally:
+        savepoint.rollback()
