@@ -34,6 +34,10 @@ Semantics (what operators can rely on)
 * **attr("name")** reads the customer's JSON ``attributes``: compared with a number, JSON
   numbers and numeric strings (``"6200"``, ``"-3.5"``, as CSV imports store them) compare
   numerically and anything else is false; compared with a string, only JSON strings match.
+* **attr_days("name")** is whole days from the date in a string attribute written
+  ``YYYY-MM-DD`` (optionally followed by a time after a space or ``T``, which is ignored)
+  to today in the brand's time zone (negative for a date in the future); a missing
+  attribute, a non-string or a string that is not a real date makes it false.
 
 Speed: each condition on another table becomes ``customers.id IN (SELECT customer_id ...)``
 (or ``NOT IN`` when the condition holds for zero), which both databases turn into a hash or
@@ -49,7 +53,20 @@ from dataclasses import dataclass, replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Float, Select, String, and_, false, func, literal, not_, or_, select
+from sqlalchemy import (
+    Date,
+    Float,
+    Select,
+    String,
+    and_,
+    false,
+    func,
+    literal,
+    not_,
+    or_,
+    select,
+    true,
+)
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
@@ -62,6 +79,7 @@ from siyu.events.purchases import is_purchase
 from siyu.segments.rules import (
     And,
     AttrCompare,
+    AttrDays,
     Cmp,
     Compare,
     EventCount,
@@ -183,6 +201,8 @@ def _predicate(rule: Rule, ctx: Context) -> ColumnElement[bool]:
                                 is_count=True, ctx=ctx)
     if isinstance(rule, AttrCompare):
         return _attr(rule)
+    if isinstance(rule, AttrDays):
+        return _attr_days(rule, ctx)
     if isinstance(rule, nodes.InScenario | nodes.Intent):
         from siyu.segments import journey_sql
 
@@ -447,6 +467,33 @@ def _attr(rule: AttrCompare) -> ColumnElement[bool]:
     return func.coalesce(_compare_expr(expr, rule.cmp, rule.value), false())
 
 
+def _attr_days(rule: AttrDays, ctx: Context) -> ColumnElement[bool]:
+    day: ColumnElement[Any] = attr_date(
+        Customer.attributes, literal(rule.name, String()),
+        literal(_sqlite_path(rule.name), String()))
+    today = ctx.today
+
+    def at_least(n: int) -> ColumnElement[bool]:
+        # floor(today - d) >= n  <=>  d <= today - n days (clamped to representable dates)
+        try:
+            bound = today - dt.timedelta(days=n)
+        except OverflowError:
+            return false() if n > 0 else true()
+        return day <= literal(bound, Date())
+
+    # Not a date gives NULL: the condition is false, whatever the comparison.
+    return and_(day.is_not(None), _whole_units(at_least, rule.cmp, rule.value))
+
+
+class attr_date(FunctionElement[dt.date]):
+    """The date part of a JSON string attribute ``YYYY-MM-DD[( |T)...]`` that is a real
+    date (as ISO text on SQLite, a ``date`` on PostgreSQL), else NULL."""
+
+    type = Date()
+    name = "attr_date"
+    inherit_cache = True
+
+
 class attr_number(FunctionElement[float]):
     """A JSON attribute as a number (numbers and numeric strings), else NULL."""
 
@@ -521,6 +568,39 @@ def _attr_text_sqlite(element: attr_text, compiler: SQLCompiler, **kw: Any) -> s
     column, _key, path = _args(element, compiler, **kw)
     return (f"(CASE WHEN json_type({column}, {path}) = 'text' "
             f"THEN json_extract({column}, {path}) END)")
+
+
+@compiles(attr_date, "sqlite")
+def _attr_date_sqlite(element: attr_date, compiler: SQLCompiler, **kw: Any) -> str:
+    # date(x, '+0 days') normalises or rejects what is not a real date (2023-02-30 becomes
+    # 2023-03-02, 2023-5-1 NULL), so the date part must come back from it unchanged.
+    column, key, _path = _args(element, compiler, **kw)
+    day = "substr(je.value, 1, 10)"
+    return (f"(SELECT CASE WHEN je.type = 'text' AND date({day}, '+0 days') = {day} "
+            f"AND substr(je.value, 1, 4) <> '0000' "
+            f"AND (length(je.value) = 10 OR substr(je.value, 11, 1) IN (' ', 'T')) "
+            f"THEN {day} END "
+            f"FROM json_each({column}) AS je WHERE je.key = {key})")
+
+
+_DATE_RE = r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])([ T].*)?$"
+
+
+@compiles(attr_date, "postgresql")
+def _attr_date_pg(element: attr_date, compiler: SQLCompiler, **kw: Any) -> str:
+    column, key, _path = _args(element, compiler, **kw)
+    pattern = compiler.process(literal(_DATE_RE, String()), **kw)
+    text_sql = f"({column} ->> CAST({key} AS TEXT))"
+    day = f"substr({text_sql}, 1, 10)"
+    # The shape is checked first (CASE fixes the order), so make_date never sees a bad month
+    # or year 0; a day past the month's end (02-30) comes back as another date and fails.
+    made = (f"(make_date(CAST(substr({text_sql}, 1, 4) AS INTEGER), "
+            f"CAST(substr({text_sql}, 6, 2) AS INTEGER), 1) "
+            f"+ (CAST(substr({text_sql}, 9, 2) AS INTEGER) - 1))")
+    return (f"(CASE WHEN jsonb_typeof({column} -> CAST({key} AS TEXT)) = 'string' "
+            f"AND {text_sql} ~ {pattern} AND substr({text_sql}, 1, 4) <> '0000' "
+            f"THEN (CASE WHEN to_char({made}, 'YYYY-MM-DD') = {day} "
+            f"THEN CAST({day} AS DATE) END) END)")
 
 
 @compiles(attr_number, "postgresql")

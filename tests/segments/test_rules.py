@@ -14,6 +14,7 @@ from siyu.segments.rules import (
     FIELDS,
     And,
     AttrCompare,
+    AttrDays,
     Cmp,
     Compare,
     Consent,
@@ -810,6 +811,8 @@ def _conditions(draw: st.DrawFn) -> Rule:
         return EventCount(draw(_text), cmp, value, window)
     if spec.kind is FieldKind.ATTR:
         return AttrCompare(draw(_text), cmp, value)
+    if spec.kind is FieldKind.ATTR_DAYS:
+        return AttrDays(draw(_text), cmp, value)
     return Compare(spec.name, cmp, value, window)
 
 

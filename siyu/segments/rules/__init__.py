@@ -15,6 +15,7 @@ Text syntax (keywords and field names case-insensitive; precedence ``not`` > ``a
     tag("VIP")                       has(wecom_external_userid)       consent("sms", "marketing")
     event("coupon_used", last 30d) = 0                                event("view_product") >= 1
     attr("car_mileage") > 5000       attr("color") = "red"            age >= 30
+    attr_days("car_purchase_date") > 365   (whole days since a "YYYY-MM-DD" string attribute)
     journey = "售后"                 scenario("食用周期结束")          days_until_repurchase <= 3
     intent("退货", last 7d)          orders_for_others(last 30d) >= 1  (siyu.journeys)
     voc_low("物流", last 30d)                                           (siyu.voc)
@@ -39,6 +40,7 @@ JSON form (stable; keys exactly as listed, no others accepted)::
     {"field": "event", "event_type": "coupon_used", "window": {"last": 30, "unit": "d"},
      "cmp": "=", "value": 0}                                            window optional
     {"field": "attr", "name": "car_mileage", "cmp": ">", "value": 5000}
+    {"field": "attr_days", "name": "car_purchase_date", "cmp": ">", "value": 365}
     {"field": "scenario", "value": "食用周期结束"}
     {"field": "intent", "value": "return_request", "window": {"last": 7, "unit": "d"}}
     {"field": "voc_low", "value": "物流", "window": {"last": 30, "unit": "d"}}
@@ -59,6 +61,7 @@ from siyu.segments.rules.jsonform import from_json, to_json, validate
 from siyu.segments.rules.nodes import (
     And,
     AttrCompare,
+    AttrDays,
     Cmp,
     Compare,
     Condition,
@@ -85,6 +88,7 @@ __all__ = [
     "TEXT_FIELDS",
     "And",
     "AttrCompare",
+    "AttrDays",
     "Cmp",
     "Compare",
     "Condition",

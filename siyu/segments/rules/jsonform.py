@@ -17,6 +17,7 @@ from siyu.segments.rules.errors import RuleJsonError
 from siyu.segments.rules.nodes import (
     And,
     AttrCompare,
+    AttrDays,
     Compare,
     Consent,
     EventCount,
@@ -74,6 +75,8 @@ def to_json(rule: Rule) -> dict[str, Any]:
         out = {"field": rule.field}
     elif isinstance(rule, EventCount):
         out = {"field": "event", "event_type": rule.event_type}
+    elif isinstance(rule, AttrDays):
+        out = {"field": "attr_days", "name": rule.name}
     else:
         out = {"field": "attr", "name": rule.name}
     window = getattr(rule, "window", None)
@@ -115,6 +118,7 @@ _CONDITION_KEYS: dict[FieldKind, tuple[frozenset[str], frozenset[str]]] = {
     FieldKind.CONSENT: (frozenset({"field", "channel", "purpose"}), frozenset()),
     FieldKind.EVENT: (frozenset({"field", "event_type", "cmp", "value"}), frozenset({"window"})),
     FieldKind.ATTR: (frozenset({"field", "name", "cmp", "value"}), frozenset()),
+    FieldKind.ATTR_DAYS: (frozenset({"field", "name", "cmp", "value"}), frozenset()),
     FieldKind.SCENARIO: (frozenset({"field", "value"}), frozenset()),
     FieldKind.INTENT: (frozenset({"field", "value"}), frozenset({"window"})),
     FieldKind.VOC_LOW: (frozenset({"field", "value"}), frozenset({"window"})),
@@ -209,9 +213,11 @@ def _build(spec: FieldSpec, data: dict[str, Any]) -> Rule:
             check_text_arg(data["channel"], ("channel",), "consent channel", "授权渠道"),
             check_text_arg(data["purpose"], ("purpose",), "consent purpose", "授权用途"),
         )
-    if kind is FieldKind.ATTR:
+    if kind is FieldKind.ATTR or kind is FieldKind.ATTR_DAYS:
         name = check_text_arg(data["name"], ("name",), "attribute name", "属性名")
         cmp, value = _comparison(spec, data)
+        if kind is FieldKind.ATTR_DAYS:
+            return AttrDays(name, cmp, value)
         return AttrCompare(name, cmp, value)
     event_type = ""
     if kind is FieldKind.EVENT:

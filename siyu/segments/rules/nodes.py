@@ -130,6 +130,17 @@ class AttrCompare:
 
 
 @dataclass(frozen=True)
+class AttrDays:
+    """Whole days since the date in a string attribute (``YYYY-MM-DD``, optionally followed
+    by a time), at ``now`` in the brand's time zone, compared with a whole number; an
+    attribute that is missing, not a string or not a date makes the condition false."""
+
+    name: str
+    cmp: Cmp
+    value: Value
+
+
+@dataclass(frozen=True)
 class InScenario:
     """The customer is in the scenario ``name`` now (siyu.journeys keeps memberships)."""
 
@@ -156,7 +167,7 @@ class VocLow:
 
 
 Condition: TypeAlias = (
-    Compare | Tag | HasIdentity | Consent | EventCount | AttrCompare | InScenario | Intent
-    | VocLow
+    Compare | Tag | HasIdentity | Consent | EventCount | AttrCompare | AttrDays | InScenario
+    | Intent | VocLow
 )
 Rule: TypeAlias = And | Or | Not | Condition

@@ -13,6 +13,7 @@ get from a parser whose every decision is visible. Grammar (keywords case-insens
                 | "consent" "(" STRING "," STRING ")"
                 | "event" "(" STRING ["," window] ")" comparison
                 | "attr" "(" STRING ")" comparison
+                | "attr_days" "(" STRING ")" comparison    -- whole days since a date attribute
                 | "scenario" "(" STRING ")"
                 | "intent" "(" STRING ["," window] ")"
                 | "voc_low" "(" STRING ["," window] ")"
@@ -43,6 +44,7 @@ from siyu.segments.rules.lexer import Lexer, T, Token
 from siyu.segments.rules.nodes import (
     And,
     AttrCompare,
+    AttrDays,
     Cmp,
     Compare,
     Consent,
@@ -305,10 +307,12 @@ class _Parser:
                 positions[("window",)] = self.tok.pos
                 low_window = self.window(spec, positions)
             node = VocLow(factor, low_window)
-        elif kind is FieldKind.ATTR:
+        elif kind is FieldKind.ATTR or kind is FieldKind.ATTR_DAYS:
             name = self.string_arg(("name",), "attribute name", "属性名", positions)
             self.expect(T.RPAREN, "after the attribute name", "属性名之后")
             cmp, value = self.comparison(spec, name_tok, positions)
+            if kind is FieldKind.ATTR_DAYS:
+                return AttrDays(name, cmp, value)
             return AttrCompare(name, cmp, value)
         else:
             event_type = self.string_arg(("event_type",), "event type", "事件类型", positions)

@@ -8,6 +8,7 @@ from decimal import Decimal
 from siyu.events.labels import event_type_zh
 from siyu.segments.rules.nodes import (
     And,
+    AttrDays,
     Cmp,
     Compare,
     Consent,
@@ -95,6 +96,8 @@ def to_text(rule: Rule) -> str:
     if isinstance(rule, EventCount):
         window = f", last {_window_text(rule.window)}" if rule.window else ""
         return f"event({literal(rule.event_type)}{window}) {_comparison_text(rule.cmp, rule.value)}"
+    if isinstance(rule, AttrDays):
+        return f"attr_days({literal(rule.name)}) {_comparison_text(rule.cmp, rule.value)}"
     return f"attr({literal(rule.name)}) {_comparison_text(rule.cmp, rule.value)}"
 
 
@@ -158,6 +161,10 @@ def describe_zh(rule: Rule) -> str:
     if isinstance(rule, EventCount):
         label = f"{_window_zh(rule.window)}「{event_type_zh(rule.event_type)}」事件"
         return label + _comparison_zh(FIELDS["event"], rule.cmp, rule.value)
+    if isinstance(rule, AttrDays):
+        return f"距属性「{rule.name}」日期" + _comparison_zh(
+            FIELDS["attr_days"], rule.cmp, rule.value
+        )
     return f"属性「{rule.name}」" + _comparison_zh(FIELDS["attr"], rule.cmp, rule.value)
 
 

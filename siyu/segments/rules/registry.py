@@ -31,6 +31,7 @@ class FieldKind(StrEnum):
     CONSENT = "consent"  # `consent("channel", "purpose")` -> Consent
     EVENT = "event"  # `event("type"[, last N<unit>]) <cmp> count` -> EventCount
     ATTR = "attr"  # `attr("name") <cmp> value` -> AttrCompare
+    ATTR_DAYS = "attr_days"  # `attr_days("name") <cmp> days` -> AttrDays
     SCENARIO = "scenario"  # `scenario("name")` -> InScenario
     INTENT = "intent"  # `intent("code or label"[, last N<unit>])` -> Intent
     VOC_LOW = "voc_low"  # `voc_low("factor"[, last N<unit>])` -> VocLow
@@ -243,6 +244,16 @@ _SPECS: tuple[FieldSpec, ...] = (
         "属性",
         "free-form profile attribute; numbers compare numerically, strings as text",
         NUMBER_OPS,
+    ),
+    FieldSpec(
+        "attr_days",
+        FieldKind.ATTR_DAYS,
+        ValueType.NUMBER,
+        "距属性日期",
+        "whole days since the YYYY-MM-DD date in a string attribute (false if not a date)",
+        NUMBER_OPS,
+        unit_zh="天",
+        integer=True,
     ),
     FieldSpec(
         "scenario",
