@@ -36,6 +36,29 @@ PRODUCTS: tuple[Product, ...] = (
     Product("HY-GIFT-01", "禾源新春年货礼盒", 368.0, 365, "gift", 1),
     Product("HY-GIFT-02", "中秋坚果臻选礼盒", 298.0, 365, "gift", 1),
 )
+# Bundles of the catalogue: (sku, name, price, components as (sku, quantity)). A bundle has
+# no cycle of its own; the catalogue sums its components' (siyu.catalog).
+BUNDLES: tuple[tuple[str, str, float, tuple[tuple[str, int], ...]], ...] = (
+    ("HY-BOX-01", "燕麦坚果早餐礼盒（燕麦片 ×2 + 每日坚果）", 228.0,
+     (("HY-OAT-01", 2), ("HY-NUT-01", 1))),
+    ("HY-BOX-02", "健身蛋白代餐组合装（蛋白粉 + 代餐奶昔 ×2）", 589.0,
+     (("HY-WHEY-01", 1), ("HY-MEAL-01", 2))),
+    ("HY-BOX-03", "益生菌季度装 3 盒", 549.0, (("HY-PRO-01", 3),)),
+)
+
+
+def catalogue_records() -> list[dict[str, object]]:
+    """The demo brand's catalogue as `siyu import products` rows: every product with its
+    consumption cycle, and the bundles."""
+    rows: list[dict[str, object]] = [
+        {"sku": p.sku, "name": p.name, "category": p.category, "price": p.price,
+         "cycle_days": p.cycle_days} for p in PRODUCTS]
+    rows += [{"sku": sku, "name": name, "category": "bundle", "price": price,
+              "bundle_of": [{"sku": part, "quantity": qty} for part, qty in parts]}
+             for sku, name, price, parts in BUNDLES]
+    return rows
+
+
 SKU_INDEX: dict[str, int] = {p.sku: i for i, p in enumerate(PRODUCTS)}
 SPRING_GIFT = SKU_INDEX["HY-GIFT-01"]
 AUTUMN_GIFT = SKU_INDEX["HY-GIFT-02"]

@@ -50,6 +50,10 @@ _CITY_W = np.array([w for _, w in catalog.CITIES])
 _CITY_W = _CITY_W / _CITY_W.sum()
 _MINUTE = 1.0 / 1440
 LINK_SHARE = 0.027  # of eligible people, first seen twice (WeCom contact + buyer)
+HISTORY_DAYS = 30.0  # orders of the last 30 days arrive paid, then change status
+STATUS_STEPS = 3  # shipped, delivered, completed (or refunded)
+GIFT_RECIPIENT_SHARE = 0.35  # of orders with a gift box, sent to someone else
+OTHER_RECIPIENT_SHARE = 0.03  # of other purchases
 
 
 @dataclass
@@ -64,6 +68,10 @@ class Chunk:
     orders: list[dict[str, Any]] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
     links: list[dict[str, Any]] = field(default_factory=list)  # ingested at the end
+    # Later versions of recent orders (paid -> shipped -> delivered -> completed/refunded),
+    # by step: ingested at the end, step by step, as the brand's system would send them.
+    status_updates: list[list[dict[str, Any]]] = field(
+        default_factory=lambda: [[] for _ in range(STATUS_STEPS)])
     members: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
 
 
@@ -237,6 +245,22 @@ def generate_chunk(ctx: Context, rng: np.random.Generator, chunk_no: int, lo: in
 
     o_times = cal.datetimes(ot)
     statuses = ("completed", "payment_failed", "refunded", "cancelled", "paid", "shipped")
+    # Drawn from a child generator, so the rest of the chunk stays what it was.
+    side = np.random.default_rng(rng.bit_generator.seed_seq.spawn(1)[0])  # type: ignore[attr-defined]
+    purchase = (status == 0) | (status >= 4)
+    has_gift = extra >= catalog.SPRING_GIFT
+    for_other = purchase & (side.random(m) < np.where(has_gift, GIFT_RECIPIENT_SHARE,
+                                                      OTHER_RECIPIENT_SHARE))
+    other_idx = np.flatnonzero(for_other)
+    other_names = _names(side, side.random(len(other_idx)) < 0.6)
+    other_phones = phone_numbers(side.integers(10**7, 9 * 10**7, len(other_idx)),
+                                 ctx.reserved_phones)
+    recipient = {int(k): (other_names[j], other_phones[j]) for j, k in enumerate(other_idx)}
+    steps = _status_steps(side, ot, status, t_now)
+    step_times = [[t.replace(tzinfo=dt.UTC) for t in cal.datetimes(steps[s])]
+                  for s in range(STATUS_STEPS)]
+    moving = np.isin(status, (0, 2, 5)) & (age_days < HISTORY_DAYS)
+    final = {0: "completed", 2: "refunded", 5: "shipped"}
     for k in range(m):
         items = [{"sku": _P[first_sku[k]].sku, "name": _P[first_sku[k]].name,
                   "quantity": int(qty1[k]), "price": _P[first_sku[k]].price}]
@@ -244,12 +268,27 @@ def generate_chunk(ctx: Context, rng: np.random.Generator, chunk_no: int, lo: in
             p = _P[extra[k]]
             items.append({"sku": p.sku, "name": p.name, "quantity": int(qty2[k]),
                           "price": p.price})
-        out.orders.append({
+        name, phone = recipient.get(k, (None, None))
+        row = {
             "id": order_ids[k], "customer_id": int(cid[oc[k]]), "ts": o_times[k],
             "amount": float(amount[k]), "currency": "CNY", "status": statuses[status[k]],
             "channel": catalog.ORDER_CHANNELS[o_chan[k]], "items": items,
-            "created_at": o_times[k],
-        })
+            "created_at": o_times[k], "recipient_name": name, "recipient_phone": phone,
+        }
+        out.orders.append(row)
+        if not moving[k]:
+            continue
+        # Stored as first paid; its later versions follow through ingest.
+        row["status"] = "paid"
+        path = ("shipped",) if status[k] == 5 else ("shipped", "delivered", final[int(status[k])])
+        for s, to in enumerate(path):
+            update = {key: row[key] for key in ("id", "amount", "currency", "channel", "items",
+                                                 "recipient_name", "recipient_phone")}
+            update.update(customer_id=external_id(int(cid[oc[k]])),
+                          ts=o_times[k].replace(tzinfo=dt.UTC),
+                          status=to, updated_at=step_times[s][k])
+            out.status_updates[s].append({key: v for key, v in update.items()
+                                          if v is not None})
 
     # -- events -------------------------------------------------------------------------------
     ev = _EventBuilder(cal, rng, cid)
@@ -468,6 +507,21 @@ def generate_chunk(ctx: Context, rng: np.random.Generator, chunk_no: int, lo: in
           gift=gift,
           coupon_share=np.bincount(oc, weights=use_coupon, minlength=n) / np.maximum(n_orders, 1),
           n_orders=n_orders, seen=seen_dt)
+    return out
+
+
+def _status_steps(rng: np.random.Generator, ot: np.ndarray, status: np.ndarray,
+                  t_now: float) -> np.ndarray:
+    """When each order was shipped, delivered and completed (or refunded), in days; each
+    step before ``now`` and after the one before it."""
+    m = len(ot)
+    shipped = ot + rng.uniform(0.1, 1.2, m)
+    delivered = shipped + rng.uniform(0.8, 3.0, m)
+    last = delivered + np.where(status == 2, rng.uniform(1.0, 5.0, m), rng.uniform(3.0, 7.0, m))
+    out = np.stack([shipped, delivered, last])
+    for s in range(STATUS_STEPS):
+        out[s] = np.minimum(out[s], t_now - (STATUS_STEPS - s) * _MINUTE)
+    out = np.maximum.accumulate(np.maximum(out, ot + _MINUTE), axis=0)
     return out
 
 

@@ -27,7 +27,8 @@ from siyu.kit.cli import Env, console, handle_errors, open_env
 app = typer.Typer(help="Seed and serve the demo brand 禾源良品 (a fictional health-food brand).",
                   invoke_without_command=True)
 
-_PHASES = {"customers": "生成客户、订单与行为", "linking": "跨渠道识别与合并 (ingest)"}
+_PHASES = {"customers": "生成客户、订单与行为", "linking": "跨渠道识别与合并 (ingest)",
+           "statuses": "订单状态流转 (ingest)"}
 _SCORE_STEPS = "计算客户评分"
 
 
@@ -55,6 +56,7 @@ def _seed(env: Env, customers: int, seed: int, now: str | None) -> generator.See
                   highlight=False)
     _score(env, generator.parse_now(now))
     _knowledge_base(env, customers)
+    _journeys(env, generator.parse_now(now), customers)
     _voice_of_customer(env, generator.parse_now(now), customers)
     with env.session() as session:
         counts = generator.table_counts(session)
@@ -122,6 +124,18 @@ def _knowledge_base(env: Env, customers: int) -> None:
         console.print(f"service history: {history:,} closed conversations", highlight=False)
     if calls:
         console.print(f"phone history: {calls:,} calls", highlight=False)
+
+
+def _journeys(env: Env, now: dt.datetime, customers: int) -> None:
+    """Scenarios, their conversations and the journeys' recomputation (siyu.demo.journeys)."""
+    from siyu.demo.journeys import seed_demo_journeys
+
+    with console.status("识别客户旅程与场景…"):
+        report = seed_demo_journeys(env.sessions, now=now, timezone=env.settings.timezone,
+                                    conversations_per_kind=min(60, max(12, customers // 400)))
+    counts = "，".join(f"{name} {n:,}" for name, n in report.members.items())
+    console.print(f"journeys: {counts} (recomputed in {report.seconds:.1f} s)",
+                  highlight=False)
 
 
 def _voice_of_customer(env: Env, now: dt.datetime | None, customers: int) -> None:

@@ -27,6 +27,12 @@ The world (two years ending at ``now``; times in Asia/Shanghai)
   quantities and extra items; gift boxes before Spring Festival and Mid-Autumn; campaign
   coupons (12% off) and new-customer coupons. Statuses: ~3.5% refunded, 3% cancelled,
   orders of the last days paid/shipped, 1.5% of last month's orders payment_failed.
+  Orders of the last 30 days are stored paid and then move (shipped, delivered, completed or
+  refunded) through the ingest of order updates, so each change is an
+  ``order_status_changed`` event. Gift-box orders (35%) and 3% of others are sent to another
+  recipient (a 帮亲友购买 signal).
+* **Catalogue**: the products with their consumption cycles and three bundles (礼盒,
+  组合装), loaded through the catalogue service as ``siyu import products`` would.
 * **Events** (~7 per customer): view_product, add_to_cart, coupon_received/used,
   payment_failed (reason), delivery_delayed (carrier, parcel), after_sales_request
   (return/exchange/complaint/consult + text), feedback (text + 1-5 score; delays and
@@ -72,6 +78,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from siyu.auth.models import User
 from siyu.auth.service import create_user
+from siyu.catalog.service import upsert_products
 from siyu.config import Settings
 from siyu.customers.models import (
     Consent,
@@ -85,7 +92,7 @@ from siyu.customers.models import (
 )
 from siyu.db import Base, refresh_statistics, session_scope
 from siyu.demo import catalog
-from siyu.demo.chunk import Chunk, Context, generate_chunk
+from siyu.demo.chunk import STATUS_STEPS, Chunk, Context, generate_chunk
 from siyu.demo.showcase import RESERVED_PHONES, VIP_ACQUIRED_DAYS_AGO, build_showcase
 from siyu.demo.world import (
     FIRST_PERSON_ID,
@@ -220,6 +227,9 @@ def seed_demo(
         by_name = dict(session.execute(select(User.username, User.id)).all())
         advisors = [(by_name[u], d.split(" · ")[-1]) for u, d, _ in staff if u in names]
         tag_ids = _ensure_tags(session)
+        # The catalogue, through the catalogue service (as `siyu import products`): repurchase
+        # timing reads its cycles and bundles.
+        upsert_products(session, catalog.catalogue_records())
 
     rng = np.random.default_rng([seed, 0])
     cal = build_calendar(now)
@@ -235,6 +245,7 @@ def seed_demo(
 
     members = np.zeros(persons, dtype=bool)
     links: list[dict[str, Any]] = []
+    status_updates: list[list[dict[str, Any]]] = [[] for _ in range(STATUS_STEPS)]
     next_shadow = FIRST_PERSON_ID + persons
     for chunk_no, lo in enumerate(range(0, persons, CHUNK_SIZE)):
         hi = min(lo + CHUNK_SIZE, persons)
@@ -243,6 +254,8 @@ def seed_demo(
         next_shadow += len(chunk.customers) - (hi - lo)
         members[lo:hi] = chunk.members
         links.extend(chunk.links)
+        for step, records in zip(status_updates, chunk.status_updates, strict=True):
+            step.extend(records)
         with session_scope(sessions) as session:
             _write(session, chunk, counts)
         report("customers", hi + FIRST_PERSON_ID - 1, customers)
@@ -253,6 +266,7 @@ def seed_demo(
         _fix_sequences(session)
         refresh_statistics(session)  # the linking below looks identities up by index
     merges, conflicts = _link(sessions, settings, links, conflict_orders, report)
+    _move_statuses(sessions, settings, status_updates, report)
     return SeedResult(customers=customers, seconds=time.perf_counter() - started, rows=counts,
                       merges=merges, conflicts=conflicts, staff=staff, password=password)
 
@@ -338,6 +352,23 @@ def _link(sessions: sessionmaker[Session], settings: Settings, links: Sequence[d
             done += len(part)
             report("linking", done, total)
     return merges, conflicts
+
+
+def _move_statuses(sessions: sessionmaker[Session], settings: Settings,
+                   steps: Sequence[Sequence[dict[str, Any]]], report: Progress) -> None:
+    """Recent orders change status (shipped, delivered, completed or refunded) through the
+    ingest of real order updates, one step after the other, so each change is an
+    ``order_status_changed`` event."""
+    batch = min(_INGEST_BATCH, settings.max_batch_records)
+    total = sum(len(s) for s in steps)
+    done = 0
+    for records in steps:
+        for start in range(0, len(records), batch):
+            part = list(records[start : start + batch])
+            with session_scope(sessions) as session:
+                ingest(session, "orders", part, settings=settings, source="demo seed")
+            done += len(part)
+            report("statuses", done, total)
 
 
 def table_counts(session: Session) -> dict[str, int]:

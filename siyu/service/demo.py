@@ -117,3 +117,57 @@ def seed_service_history(session: Session, *, now: dt.datetime, seed: int = 42,
                                    intent=intent, created_at=at))
     session.flush()
     return conversations
+
+
+# What demo customers said lately that puts them in an after-sales scenario: the bot reads
+# each message as it reads a real one (siyu.service.bot), and the scenarios' intent(...)
+# rules see what it recognised. (intent the bot should recognise, texts)
+SCENARIO_MESSAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("buy_for_family", ("想给我妈也买一盒", "给我爸妈也来一份", "我想帮我朋友买一盒",
+                        "想给我婆婆也买一份燕麦", "帮我闺蜜也订一盒坚果")),
+    ("switch_product", ("这个吃腻了想换别的试试", "燕麦吃够了想换坚果", "有换购活动吗",
+                        "想换一款低糖的买", "下次想换一款别的产品")),
+    ("return_request", ("我要退货", "怎么退货", "买多了想退一盒没拆封的")),
+    ("exchange_request", ("能换货吗", "我想换个口味", "规格发错了要求换货")),
+    ("complaint", ("我要投诉，快递一直不到也没人管", "服务太差了，我要投诉",
+                   "你们这是什么态度，我要投诉")),
+)
+
+
+def seed_scenario_conversations(session: Session, *, now: dt.datetime, seed: int = 42,
+                                per_kind: int = 40, days: float = 10.0) -> dict[str, int]:
+    """Recent web-chat messages of buyers (ids above the showcase's) asking to buy for
+    family, to switch product, to return or exchange, or complaining, each received through
+    :func:`siyu.service.service.receive_inbound` and answered by the bot
+    (:func:`siyu.service.bot.handle_inbound`) at the moment it was sent, within the last
+    ``days`` days. Returns the bot's recognised intents and how often."""
+    from siyu.customers.identity import IdentityRef
+    from siyu.customers.models import Identity
+    from siyu.events.models import Order
+    from siyu.service import bot
+    from siyu.service.service import receive_inbound
+
+    rng = random.Random(seed)
+    utc_now = now.astimezone(dt.UTC)
+    since = utc_now - dt.timedelta(days=60)
+    buyers = list(session.execute(
+        select(Identity.customer_id, Identity.value)
+        .where(Identity.kind == "external_id", Identity.customer_id > 5,
+               Identity.customer_id.in_(select(Order.customer_id).where(Order.ts >= since)))
+        .order_by(Identity.customer_id).limit(20_000)).all())
+    if not buyers:
+        return {}
+    chosen = rng.sample(buyers, min(len(buyers), per_kind * len(SCENARIO_MESSAGES)))
+    recognised: dict[str, int] = {}
+    for n, (_cid, ext) in enumerate(chosen):
+        _intent, texts = SCENARIO_MESSAGES[n % len(SCENARIO_MESSAGES)]
+        sent = utc_now - dt.timedelta(days=days * rng.random(), minutes=rng.uniform(5, 60))
+        got = receive_inbound(session, channel="webchat",
+                              identities=[IdentityRef("external_id", ext)],
+                              text=rng.choice(texts), external_id=f"demo-scenario-{n}",
+                              sent_at=sent)
+        out = bot.handle_inbound(session, got.message_id, now=sent)
+        if out is not None and out.intent:
+            recognised[out.intent] = recognised.get(out.intent, 0) + 1
+    session.flush()
+    return recognised
