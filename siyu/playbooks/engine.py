@@ -425,6 +425,16 @@ def _zone(batch: _Batch, customer_id: int, default: str) -> str:
     return zone if isinstance(zone, str) and zone else default
 
 
+def _today(batch: _Batch, customer_id: int) -> dt.date:
+    """The customer's local date at the batch's moment: what ``years_since`` and
+    ``days_since`` count to (the engine's clock, never the machine's date)."""
+    zone = _zone(batch, customer_id, batch.policy.timezone)
+    try:
+        return batch.now.astimezone(ZoneInfo(zone)).date()
+    except Exception:  # an unknown zone in a customer's attributes: the policy's zone
+        return batch.now.astimezone(ZoneInfo(batch.policy.timezone)).date()
+
+
 def _next_local(now: dt.datetime, clock: str, zone: str) -> dt.datetime:
     try:
         tz = ZoneInfo(zone)
@@ -566,10 +576,11 @@ def _send(session: Session, run: _Run, instr: dict[str, Any], batch: _Batch) -> 
         channel, purpose = instr["channel"], instr.get("purpose") or "marketing"
         context = _fetch_context(batch, row) if instr.get("context") else None
         values = template_values(batch, row, context=context)
+        today = _today(batch, row.customer_id)
         try:
-            body = render(instr.get("template") or "", values)
+            body = render(instr.get("template") or "", values, today=today)
             if instr.get("subject"):
-                content["subject"] = render(instr["subject"], values)
+                content["subject"] = render(instr["subject"], values, today=today)
         except TemplateProblem as exc:
             _log(batch, run, instr, "suppressed", "template_error", detail=str(exc)[:500])
             row.pc += 1
@@ -593,7 +604,8 @@ def _task(session: Session, run: _Run, instr: dict[str, Any], batch: _Batch) -> 
     note = instr.get("note") or ""
     if note:
         try:
-            note = render(note, template_values(batch, row))
+            note = render(note, template_values(batch, row),
+                          today=_today(batch, row.customer_id))
         except TemplateProblem as exc:
             note = f"{note}（模板错误：{exc}）"
     values = {"run_id": row.id, "pc": row.pc, "customer_id": row.customer_id,
