@@ -189,3 +189,32 @@ def test_template_dates_count_to_the_engines_clock_not_the_machines(
     assert triggers.on_minute(db, clock()) == 1
     tick(db, clock)
     assert [d.content["text"] for d in outbox_rows(db)] == ["1/366"]
+
+
+def test_an_sms_reply_is_the_confirmation_too(
+        db: Session, settings: Settings, clock: Clock,
+        weather: list[dict[str, list[str]]]) -> None:
+    """With ``wait_for: {reply: sms}``, the owner's answer to the invitation through the SMS
+    provider's webhook confirms: 李女士 replies and gets the card with 北京's weather."""
+    from siyu.channels import optout
+
+    apply(db, PLAYBOOK.replace("{event: appointment_confirmed, within: 3d, else: exit}",
+                               "{reply: sms, within: 3d, else: exit}"))
+    ids = _owners(db)
+    triggers.on_minute(db, clock())
+    tick(db, clock)
+    clock.advance(hours=1)
+    reply = optout.parse_sms_event(json.dumps({
+        "type": "reply", "event_id": "r-1", "from": "+8613800000002", "text": "1",
+        "at": clock().timestamp()}).encode())
+    assert optout.handle_sms_event(db, reply, settings=settings)["matched"] == 1
+    tick(db, clock)
+    clock.advance(days=3)
+    tick(db, clock)
+    cards = [(d.customer_id, d.content["text"]) for d in outbox_rows(db)
+             if d.content["text"].startswith("【预约卡】")]
+    card = "【预约卡】李女士，奥迪 A4L保养项目：机油、机滤、空气滤芯、刹车检查；北京明日晴，6°C。"
+    assert cards == [(ids["李"], card)]
+    assert [q["city"] for q in weather] == [["北京"]]
+    assert {r.customer_id: r.status for r in runs(db)} == {ids["张"]: "exited",
+                                                          ids["李"]: "done"}
