@@ -55,6 +55,7 @@ SNIPPETS: tuple[tuple[str, str], ...] = (
     ("fan_score", "fan_score >= 60"),
     ("referrals", "referrals >= 1"),
     ("attr", 'attr("points") > 1000'),
+    ("attr_days", 'attr_days("car_purchase_date") > 365'),
 )
 
 
