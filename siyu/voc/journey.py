@@ -136,6 +136,7 @@ def journey_map(session: Session, *, change_step: str | None = None,
         "overall_satisfaction": overall, "steps": rows,
         "highlight": max(scored, key=lambda r: r["impact"])["step"] if scored else None,
         "darkest": min(scored, key=lambda r: r["impact"])["step"] if scored else None,
+        "change": None,
     }
     if change_step and change_date:
         items = steps.get(change_step, [])

@@ -36,6 +36,14 @@ def test_dashboard_shows_the_demo_story(sessions: sessionmaker[Session], staff: 
     assert 'class="hl-positive"' not in verbatims.text
 
 
+def test_the_dashboard_of_a_brand_without_answers_says_so(staff: None, login: object) -> None:
+    """A fresh install's 客户之声 page answered 500 (no NPS chart to show)."""
+    client: TestClient = login("analyst")  # type: ignore[operator]
+    page = client.get("/voc")
+    assert page.status_code == 200, page.text[:500]
+    assert "还没有问卷答卷" in page.text and 'id="trend-nps"' not in page.text
+
+
 def test_survey_page_one_response_per_link(app_client: TestClient, settings: Settings,
                                            sessions: sessionmaker[Session]) -> None:
     with sessions() as s:
