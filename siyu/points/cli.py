@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session
 from siyu.config import Settings
 from siyu.kit.cli import console, handle_errors, open_env, print_json
 
-app = typer.Typer(help="The points ledger: award, balance, history.", no_args_is_help=True)
+app = typer.Typer(help="The points ledger: award, balance, history, rewards and redemption.",
+                  no_args_is_help=True)
 RefArg = Annotated[str, typer.Argument(help="siyu id or kind:value")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print machine-readable JSON")]
 
@@ -84,3 +85,65 @@ def history(ref: RefArg, limit: Annotated[int, typer.Option(min=1, max=500)] = 5
     for r in rows:
         table.add_row(r["at"][:16], str(r["amount"]), r["source"], r["reason"] or "")
     console.print(table)
+
+
+@app.command("reward")
+@handle_errors
+def reward(name: Annotated[str, typer.Argument(help="reward name, e.g. 50 元优惠券")],
+           cost: Annotated[int, typer.Argument(help="price in points")],
+           stock: Annotated[int | None, typer.Option(help="units left (omit: unlimited)")]
+           = None,
+           as_json: JsonOpt = False) -> None:
+    """Put a reward in the catalogue, or change its price and stock."""
+    from siyu.points import service
+
+    env = open_env()
+    with env.sessions() as s:
+        rid = service.add_reward(s, name, cost, stock=stock)
+        s.commit()
+    if as_json:
+        print_json({"id": rid, "name": name, "cost": cost, "stock": stock})
+    else:
+        console.print(f"奖品「{name}」：{cost} 积分，库存 {'不限' if stock is None else stock}",
+                      highlight=False)
+
+
+@app.command("rewards")
+@handle_errors
+def rewards(as_json: JsonOpt = False) -> None:
+    """The rewards catalogue."""
+    from siyu.points import service
+
+    env = open_env()
+    with env.sessions() as s:
+        rows = service.rewards(s)
+    if as_json:
+        print_json(rows)
+        return
+    table = Table("奖品", "积分", "库存")
+    for r in rows:
+        table.add_row(str(r["name"]), str(r["cost"]),
+                      "不限" if r["stock"] is None else str(r["stock"]))
+    console.print(table)
+
+
+@app.command("redeem")
+@handle_errors
+def redeem(ref: RefArg, reward_name: Annotated[str, typer.Argument(help="reward name")],
+           key: Annotated[str, typer.Option("--key", help="idempotency key (one per request)")],
+           as_json: JsonOpt = False) -> None:
+    """Redeem a reward for the customer once per --key: all or nothing."""
+    from siyu.points import service
+
+    env = open_env()
+    with env.sessions() as s:
+        cid = _customer(s, env.settings, ref)
+        result = service.redeem(s, cid, reward_name, key=key)
+        s.commit()
+    out = {"customer_id": cid, "redemption_id": result.redemption_id, "reward": result.reward,
+           "cost": result.cost, "balance": result.balance, "created": result.created}
+    if as_json:
+        print_json(out)
+    else:
+        console.print(("已兑换" if result.created else "已兑换过，未重复扣分")
+                      + f"「{result.reward}」；余额 {result.balance}", highlight=False)

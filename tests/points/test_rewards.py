@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -164,3 +165,34 @@ def test_the_ledger_balances_for_any_sequence(db: Session, sequence: list[tuple[
                 assert (stock(db, name) or 0) >= 0
     finally:
         savepoint.rollback()
+
+
+def test_the_cli_adds_rewards_and_redeems_once(
+        monkeypatch: pytest.MonkeyPatch, database_url: str, sessions: Any) -> None:
+    import json
+
+    from tests.cli_helpers import run_cli
+
+    with sessions() as s:
+        cid = customer(s)
+        points.add_entry(s, cid, 800, source="manual", key="m1")
+        s.commit()
+    added = run_cli(monkeypatch, database_url, "points", "reward", "50 元优惠券", "500",
+                    "--stock", "1")
+    assert added.exit_code == 0, added.output
+    listed = json.loads(run_cli(monkeypatch, database_url, "points", "rewards",
+                                "--json").stdout)
+    assert listed == [{"id": listed[0]["id"], "name": "50 元优惠券", "cost": 500, "stock": 1,
+                       "active": True}]
+    first = run_cli(monkeypatch, database_url, "points", "redeem", str(cid), "50 元优惠券",
+                    "--key", "req-1", "--json")
+    assert first.exit_code == 0, first.output
+    assert json.loads(first.stdout)["balance"] == 300
+    again = run_cli(monkeypatch, database_url, "points", "redeem", str(cid), "50 元优惠券",
+                    "--key", "req-1")
+    assert again.exit_code == 0 and "已兑换过" in again.stdout
+    sold_out = run_cli(monkeypatch, database_url, "points", "redeem", str(cid), "50 元优惠券",
+                       "--key", "req-2")
+    assert sold_out.exit_code != 0 and "out of stock" in sold_out.stderr
+    bad = run_cli(monkeypatch, database_url, "points", "reward", "券", "0")
+    assert bad.exit_code != 0 and "cost" in bad.stderr
