@@ -200,44 +200,44 @@ def summary(session: Session, config: ScoringConfig, *, now: dt.datetime,
         y, m = (y, m - 1) if m > 1 else (y - 1, 12)
     month_keys.reverse()
     first_month = dt.datetime(int(month_keys[0][:4]), int(month_keys[0][5:]), 1, tzinfo=zone)
-    rows = session.execute(
-        select(repo.epoch(StageTransition.at), StageTransition.to_stage)
-        .where(StageTransition.dimension == "lifecycle", StageTransition.at >= first_month,
-               StageTransition.at <= now)).all()
-    series = {s: [0] * months for s in scoring.LIFECYCLE_STAGES}
-    if rows:
-        seconds = np.array([r[0] for r in rows], dtype=np.float64)
-        days = local_days(seconds, timezone)
+    def by_month(dimension: str) -> list[tuple[int, str]]:
+        """(month index, stage entered) of the dimension's transitions in the window."""
+        rows = session.execute(
+            select(repo.epoch(StageTransition.at), StageTransition.to_stage)
+            .where(StageTransition.dimension == dimension, StageTransition.at >= first_month,
+                   StageTransition.at <= now)).all()
+        if not rows:
+            return []
+        days = local_days(np.array([r[0] for r in rows], dtype=np.float64), timezone)
         position = {k: i for i, k in enumerate(month_keys)}
-        for day, stage in zip(days.tolist(), (r[1] for r in rows), strict=True):
+        out = []
+        for day, (_at, stage) in zip(days.tolist(), rows, strict=True):
             key = (EPOCH + dt.timedelta(days=day)).strftime("%Y-%m")
-            if key in position and stage in series:
-                series[stage][position[key]] += 1
+            if key in position:
+                out.append((position[key], stage))
+        return out
+
+    series = {s: [0] * months for s in scoring.LIFECYCLE_STAGES}
+    for i, stage in by_month("lifecycle"):
+        if stage in series:
+            series[stage][i] += 1
     computed = session.scalar(select(func.max(CustomerScore.computed_at)))
 
     # Fans at each month's end: today's count less the net gains recorded after it.
     gains = [0] * months
-    fan_rows = session.execute(
-        select(repo.epoch(StageTransition.at), StageTransition.to_stage)
-        .where(StageTransition.dimension == "fan", StageTransition.at >= first_month,
-               StageTransition.at <= now)).all()
-    if fan_rows:
-        days = local_days(np.array([r[0] for r in fan_rows], dtype=np.float64), timezone)
-        position = {k: i for i, k in enumerate(month_keys)}
-        for day, stage in zip(days.tolist(), (r[1] for r in fan_rows), strict=True):
-            key = (EPOCH + dt.timedelta(days=day)).strftime("%Y-%m")
-            if key in position:
-                gains[position[key]] += 1 if stage == repo.FAN_STAGES[True] else -1
+    for i, stage in by_month("fan"):
+        gains[i] += 1 if stage == repo.FAN_STAGES[True] else -1
     fan_trend = [fans - sum(gains[i + 1:]) for i in range(months)]
 
     # What makes the fans: who meets each of the three criteria, and who lacks only one.
     parts = [scored_join.c.fan_repeat > 0, scored_join.c.fan_recommend > 0,
              scored_join.c.fan_tolerance > 0]
     met = [case((p, 1), else_=0) for p in parts]
-    two = (met[0] + met[1] + met[2]) == 2
+    n_met = met[0] + met[1] + met[2]
+    two = n_met == 2
     criteria_row = session.execute(select(
         *[func.coalesce(func.sum(m), 0) for m in met],
-        func.coalesce(func.sum(case(((met[0] + met[1] + met[2]) == 3, 1), else_=0)), 0),
+        func.coalesce(func.sum(case((n_met == 3, 1), else_=0)), 0),
         *[func.coalesce(func.sum(case((two & ~p, 1), else_=0)), 0) for p in parts],
     ).where(scored_join.c.fan_repeat.is_not(None))).one()
     criteria = [{"criterion": c, "label": FAN_CRITERIA_ZH[c], "met": int(criteria_row[i]),
