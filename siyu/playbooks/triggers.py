@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from siyu.playbooks import clock, engine
+from siyu.playbooks import clock, engine, service
 from siyu.playbooks.config import get_playbook_settings
 from siyu.playbooks.models import Playbook, PlaybookRun, PlaybookVersion
 
@@ -83,10 +83,8 @@ def on_rows(session: Session, kind: str, rows: list[dict[str, Any]], source: str
         playbook = session.get(Playbook, pid)
         if playbook is None:
             continue
-        version = session.scalars(select(PlaybookVersion).where(
-            PlaybookVersion.playbook_id == pid, PlaybookVersion.version == playbook.version)
-        ).one()
-        started += engine.enter(session, playbook, version, entries, now=now)
+        started += engine.enter(session, playbook, service.current_version(session, playbook),
+                                entries, now=now)
     return started
 
 
@@ -140,9 +138,7 @@ def on_segment_changes(session: Session, segment_name: str, entered: list[int],
             Playbook.status == "active", Playbook.trigger_kind == kind,
             Playbook.trigger_value == segment_name)).scalars().all()
         for playbook in rows:
-            version = session.scalars(select(PlaybookVersion).where(
-                PlaybookVersion.playbook_id == playbook.id,
-                PlaybookVersion.version == playbook.version)).one()
+            version = service.current_version(session, playbook)
             stamp = now.strftime("%Y%m%d%H%M%S")
             entries = [engine.Entry(cid, f"{kind}:{segment_name}:{stamp}",
                                     {"type": kind, "segment": segment_name,
@@ -164,10 +160,7 @@ def _active_versions(session: Session, kinds: tuple[str, ...]
     for playbook in session.scalars(select(Playbook).where(
             Playbook.status == "active", Playbook.trigger_kind.in_(kinds))
             .order_by(Playbook.id)):
-        version = session.scalars(select(PlaybookVersion).where(
-            PlaybookVersion.playbook_id == playbook.id,
-            PlaybookVersion.version == playbook.version)).one()
-        out.append((playbook, version))
+        out.append((playbook, service.current_version(session, playbook)))
     return out
 
 
