@@ -20,7 +20,9 @@ from siyu.db import make_engine, make_session_factory, session_scope
 from siyu.errors import SiyuError
 
 console = Console()
-err_console = Console(stderr=True)
+# Errors and notes stay one line each, however long (Rich would otherwise break a long file
+# path at the terminal width, even inside the path, and a rule's caret would lose its place).
+err_console = Console(stderr=True, soft_wrap=True)
 P = ParamSpec("P")
 R = TypeVar("R")
 
