@@ -23,7 +23,7 @@ from siyu.auth.models import ROLES
 from siyu.console import pages
 from siyu.console.nav import register_nav
 from siyu.console.routes import ConsoleRoute, StaffUser, check_csrf, current_user, permitted
-from siyu.errors import SiyuError
+from siyu.errors import NotFound, SiyuError
 from siyu.kit.labels import label
 from siyu.kit.web import get_session
 
@@ -134,80 +134,53 @@ def _role_label(role: str) -> str:
     return label(role, "role")
 
 
-@router.post("/users/{user_id}/disable")
-def disable_user(
-    request: Request, user_id: int,
+def _disable(session: Session, request: Request, user: StaffUser, name: str) -> str:
+    users.disable(session, user, name, ip=_ip(request))
+    return f"已停用 {name}，其登录会话已全部结束"
+
+
+def _enable(session: Session, request: Request, user: StaffUser, name: str) -> str:
+    users.enable(session, user, name, ip=_ip(request))
+    return f"已启用 {name}"
+
+
+def _revoke(session: Session, request: Request, user: StaffUser, name: str) -> str:
+    ended = users.revoke(session, user, name, ip=_ip(request))
+    return f"已结束 {name} 的 {ended} 个登录会话"
+
+
+def _unlock(session: Session, request: Request, user: StaffUser, name: str) -> str:
+    users.unlock(session, request.app.state.settings, user, name)
+    return f"已解除 {name} 的登录锁定"
+
+
+def _reset_mfa(session: Session, request: Request, user: StaffUser, name: str) -> str:
+    had = users.reset_mfa(session, user, name, ip=_ip(request))
+    return (f"已重置 {name} 的两步验证，其登录会话已结束" if had
+            else f"{name} 尚未开启两步验证")
+
+
+# The buttons of a user's row that need no form field: action -> what it does and says.
+_ACTIONS: dict[str, Callable[[Session, Request, StaffUser, str], str]] = {
+    "disable": _disable, "enable": _enable, "revoke": _revoke, "unlock": _unlock,
+    "mfa-reset": _reset_mfa,
+}
+
+
+@router.post("/users/{user_id}/{action}")
+def user_action(
+    request: Request, user_id: int, action: str,
     _: None = Depends(check_csrf),
     user: StaffUser = Depends(permitted(PERMISSION)),
     session: Session = Depends(get_session, scope="function"),
 ) -> Response:
-    def act() -> str:
-        name = _name(session, user_id)
-        users.disable(session, user, name, ip=_ip(request))
-        return f"已停用 {name}，其登录会话已全部结束"
-
-    return _apply(request, user, session, act)
-
-
-@router.post("/users/{user_id}/enable")
-def enable_user(
-    request: Request, user_id: int,
-    _: None = Depends(check_csrf),
-    user: StaffUser = Depends(permitted(PERMISSION)),
-    session: Session = Depends(get_session, scope="function"),
-) -> Response:
-    def act() -> str:
-        name = _name(session, user_id)
-        users.enable(session, user, name, ip=_ip(request))
-        return f"已启用 {name}"
-
-    return _apply(request, user, session, act)
-
-
-@router.post("/users/{user_id}/revoke")
-def revoke_sessions(
-    request: Request, user_id: int,
-    _: None = Depends(check_csrf),
-    user: StaffUser = Depends(permitted(PERMISSION)),
-    session: Session = Depends(get_session, scope="function"),
-) -> Response:
-    def act() -> str:
-        name = _name(session, user_id)
-        ended = users.revoke(session, user, name, ip=_ip(request))
-        return f"已结束 {name} 的 {ended} 个登录会话"
-
-    return _apply(request, user, session, act)
-
-
-@router.post("/users/{user_id}/unlock")
-def unlock_user(
-    request: Request, user_id: int,
-    _: None = Depends(check_csrf),
-    user: StaffUser = Depends(permitted(PERMISSION)),
-    session: Session = Depends(get_session, scope="function"),
-) -> Response:
-    def act() -> str:
-        name = _name(session, user_id)
-        users.unlock(session, request.app.state.settings, user, name)
-        return f"已解除 {name} 的登录锁定"
-
-    return _apply(request, user, session, act)
-
-
-@router.post("/users/{user_id}/mfa-reset")
-def reset_mfa(
-    request: Request, user_id: int,
-    _: None = Depends(check_csrf),
-    user: StaffUser = Depends(permitted(PERMISSION)),
-    session: Session = Depends(get_session, scope="function"),
-) -> Response:
-    def act() -> str:
-        name = _name(session, user_id)
-        had = users.reset_mfa(session, user, name, ip=_ip(request))
-        return (f"已重置 {name} 的两步验证，其登录会话已结束" if had
-                else f"{name} 尚未开启两步验证")
-
-    return _apply(request, user, session, act)
+    """Disable, enable, end the sessions of, unlock, or reset the second factor of a user
+    (registered after ``/role``, which takes a form field)."""
+    run = _ACTIONS.get(action)
+    if run is None:
+        raise NotFound(f"no user action {action!r}")
+    return _apply(request, user, session,
+                  lambda: run(session, request, user, _name(session, user_id)))
 
 
 # -- 账户安全 ------------------------------------------------------------------------------
