@@ -61,7 +61,8 @@ def engine(database_url: str) -> Iterator[Engine]:
     eng.dispose()
 
 
-def _empty_all_tables(engine: Engine) -> None:
+def empty_all_tables(engine: Engine) -> None:
+    """Delete every row but the install's secrets (also for module-scoped fixtures)."""
     # The install's secrets stay: they are the install's, not a test's data (a key that
     # changed under a running test would sign its browser out).
     tables = [t for t in reversed(Base.metadata.sorted_tables) if t.name != "install_secrets"]
@@ -81,7 +82,7 @@ def _empty_all_tables(engine: Engine) -> None:
 @pytest.fixture
 def sessions(engine: Engine) -> Iterator[sessionmaker[Session]]:
     yield make_session_factory(engine)
-    _empty_all_tables(engine)
+    empty_all_tables(engine)
 
 
 @pytest.fixture

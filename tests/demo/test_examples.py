@@ -23,7 +23,7 @@ from siyu.segments import service as segments
 from siyu.segments.console import SNIPPETS
 from siyu.segments.rules import RuleError, parse
 from siyu.segments.rules.registry import LIFECYCLE_STAGES
-from tests.demo.test_generator import _empty
+from tests.conftest import empty_all_tables
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = dt.datetime(2025, 6, 30, 12, 0, tzinfo=dt.UTC)
@@ -45,7 +45,7 @@ def example_rules() -> list[tuple[str, str]]:
 
 @pytest.fixture(scope="module")
 def demo(engine: Engine, database_url: str) -> Iterator[sessionmaker[Session]]:
-    _empty(engine)
+    empty_all_tables(engine)
     sessions = make_session_factory(engine)
     seed_demo(sessions, Settings(database_url=database_url, environment="test"),
               customers=2_000, seed=7, now=NOW)
@@ -55,7 +55,7 @@ def demo(engine: Engine, database_url: str) -> Iterator[sessionmaker[Session]]:
         session.commit()
     recompute_scores(sessions, now=NOW, config=ScoringConfig())
     yield sessions
-    _empty(engine)
+    empty_all_tables(engine)
 
 
 def test_the_examples_are_found() -> None:

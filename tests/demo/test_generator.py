@@ -9,7 +9,7 @@ from typing import Any
 
 import phonenumbers
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -23,23 +23,14 @@ from siyu.customers.models import (
     MergeConflict,
     Referral,
 )
-from siyu.db import Base, make_session_factory
+from siyu.db import make_session_factory
 from siyu.demo.generator import DatabaseNotEmpty, SeedResult, seed_demo
 from siyu.events.models import Event, Order
 from siyu.events.service import ingest
+from tests.conftest import empty_all_tables
 
 NOW = dt.datetime(2025, 6, 30, 12, 0, tzinfo=dt.UTC)
 N = 2_000
-
-
-def _empty(engine: Engine) -> None:
-    with engine.begin() as conn:
-        if engine.dialect.name == "postgresql":
-            names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
-            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-        else:
-            for table in reversed(Base.metadata.sorted_tables):
-                conn.execute(table.delete())
 
 
 def _snapshot(session: Session) -> dict[str, Any]:
@@ -75,14 +66,14 @@ def _snapshot(session: Session) -> dict[str, Any]:
 def seeded(engine: Engine, database_url: str) -> Iterator[tuple[sessionmaker[Session],
                                                                 SeedResult, dict[str, Any]]]:
     """One seed shared by the module (seeding is the expensive part), emptied afterwards."""
-    _empty(engine)
+    empty_all_tables(engine)
     sessions = make_session_factory(engine)
     settings = Settings(database_url=database_url, environment="test")
     result = seed_demo(sessions, settings, customers=N, seed=7, now=NOW)
     with sessions() as session:
         snapshot = _snapshot(session)
     yield sessions, result, snapshot
-    _empty(engine)
+    empty_all_tables(engine)
 
 
 def test_same_seed_same_data(
@@ -91,7 +82,7 @@ def test_same_seed_same_data(
 ) -> None:
     sessions, _, first = seeded
     settings = Settings(database_url=database_url, environment="test")
-    _empty(engine)
+    empty_all_tables(engine)
     # The second seed stays for the other tests: this test proves it equals the first.
     seed_demo(sessions, settings, customers=N, seed=7, now=NOW)
     with sessions() as session:

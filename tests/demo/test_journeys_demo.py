@@ -8,13 +8,13 @@ import datetime as dt
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from siyu.catalog.models import Product
 from siyu.config import Settings
-from siyu.db import Base, make_session_factory, session_scope
+from siyu.db import make_session_factory, session_scope
 from siyu.demo.generator import seed_demo
 from siyu.demo.journeys import JourneysSeed, seed_demo_journeys
 from siyu.events.models import Event, Order
@@ -24,25 +24,16 @@ from siyu.journeys import defaults
 from siyu.journeys import service as journeys
 from siyu.journeys.service import SCENARIO_ENTERED
 from siyu.kb.demo import seed_demo_kb
+from tests.conftest import empty_all_tables
 
 NOW = dt.datetime(2025, 6, 30, 12, 0, tzinfo=dt.UTC)
 N = 2_000
 
 
-def _empty(engine: Engine) -> None:
-    with engine.begin() as conn:
-        if engine.dialect.name == "postgresql":
-            names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
-            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-        else:
-            for table in reversed(Base.metadata.sorted_tables):
-                conn.execute(table.delete())
-
-
 @pytest.fixture(scope="module")
 def demo(engine: Engine, database_url: str) -> Iterator[tuple[sessionmaker[Session],
                                                              JourneysSeed]]:
-    _empty(engine)
+    empty_all_tables(engine)
     sessions = make_session_factory(engine)
     settings = Settings(database_url=database_url, environment="test")
     seed_demo(sessions, settings, customers=N, seed=7, now=NOW)
@@ -50,7 +41,7 @@ def demo(engine: Engine, database_url: str) -> Iterator[tuple[sessionmaker[Sessi
         seed_demo_kb(session)
     report = seed_demo_journeys(sessions, now=NOW, conversations_per_kind=12)
     yield sessions, report
-    _empty(engine)
+    empty_all_tables(engine)
 
 
 def test_every_default_scenario_has_members(demo: tuple[sessionmaker[Session],
