@@ -432,6 +432,8 @@ def generate_chunk(ctx: Context, rng: np.random.Generator, chunk_no: int, lo: in
         attrs: dict[str, Any] = {"preferred_sku": _P[main[i]].sku}
         if member[i]:
             attrs["points"] = int(points[i])
+            # a date attribute, as brands keep them (the rule language's attr_days)
+            attrs["member_since"] = seen_dt[i].date().isoformat()
         out.customers.append({
             "id": int(cid[i]), "name": names[i], "gender": genders[gender[i]],
             "birthday": birthday, "city": cities[city[i]], "tier": tier,

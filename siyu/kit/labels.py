@@ -66,6 +66,8 @@ EVENT_TYPES: tuple[tuple[str, str], ...] = (
     ("oa_subscribe", "关注公众号"), ("oa_unsubscribe", "取消关注公众号"),
     ("oa_scan", "扫码（公众号）"), ("oa_menu_click", "点击公众号菜单"),
     ("oa_menu_view", "打开公众号菜单链接"), ("phone_call", "电话来电"),
+    ("journey_stage_changed", "旅程阶段变化"), ("scenario_entered", "进入场景"),
+    ("scenario_exited", "离开场景"), ("sms_reply", "短信回复"), ("sms_status", "短信回执"),
 )
 ORDER_STATUSES: tuple[tuple[str, str], ...] = (
     ("created", "待支付"), ("paid", "已支付"), ("shipped", "已发货"), ("delivered", "已签收"),
@@ -74,7 +76,7 @@ ORDER_STATUSES: tuple[tuple[str, str], ...] = (
 )
 ATTRIBUTE_KEYS: tuple[tuple[str, str], ...] = (
     ("family", "家庭成员"), ("goal", "健康目标"), ("points", "积分"),
-    ("preferred_sku", "常购商品"), ("wechat_nickname", "有微信昵称"),
+    ("preferred_sku", "常购商品"), ("wechat_nickname", "有微信昵称"), ("member_since", "入会日期"),
 )
 INTENTS: tuple[tuple[str, str], ...] = (
     ("complaint", "投诉"), ("greeting", "问候"), ("order_status", "订单状态"),

@@ -55,7 +55,7 @@ SNIPPETS: tuple[tuple[str, str], ...] = (
     ("fan_score", "fan_score >= 60"),
     ("referrals", "referrals >= 1"),
     ("attr", 'attr("points") > 1000'),
-    ("attr_days", 'attr_days("car_purchase_date") > 365'),
+    ("attr_days", 'attr_days("member_since") > 365'),
 )
 
 

@@ -57,7 +57,7 @@ def test_list_shows_sizes_and_save_refuses_bad_rules(
     builder = client.get("/segments/new")
     assert builder.status_code == 200 and ">距最近一次下单</button>" in builder.text
     assert ">距属性日期</button>" in builder.text
-    assert 'attr_days(&#34;car_purchase_date&#34;) &gt; 365' in builder.text
+    assert 'attr_days(&#34;member_since&#34;) &gt; 365' in builder.text
     token = csrf_from(builder.text)
     bad = client.post("/segments/new", data={"name": "坏", "rule": "tier = VIP",
                                               "csrf_token": token})
