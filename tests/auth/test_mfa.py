@@ -25,7 +25,6 @@ from siyu.auth import secrets as auth_secrets
 from siyu.auth import sessions as auth_sessions
 from siyu.auth.errors import InvalidTotp
 from siyu.auth.models import User, UserSession
-from siyu.auth.service import create_user
 from siyu.config import Settings
 from siyu.db import make_engine, utcnow
 from siyu.privacy.models import AuditEntry
@@ -33,14 +32,6 @@ from tests.cli_helpers import run_cli
 from tests.console.conftest import PASSWORD, csrf_from
 
 MakeClient = Callable[..., TestClient]
-
-
-@pytest.fixture
-def team(sessions: sessionmaker[Session]) -> None:
-    with sessions() as session:
-        create_user(session, "boss", PASSWORD, "admin")
-        create_user(session, "wang", PASSWORD, "operator")
-        session.commit()
 
 
 @pytest.fixture

@@ -25,14 +25,6 @@ from tests.console.conftest import PASSWORD, csrf_from
 
 
 @pytest.fixture
-def team(sessions: sessionmaker[Session]) -> None:
-    with sessions() as session:
-        create_user(session, "boss", PASSWORD, "admin")
-        create_user(session, "wang", PASSWORD, "operator")
-        session.commit()
-
-
-@pytest.fixture
 def other_process(settings: Settings, database_url: str) -> Iterator[TestClient]:
     """A second app on the same database through its own engine and connection pool, as
     another server process would be."""
