@@ -193,9 +193,8 @@ def handle_sms_event(session: Session, event: SmsReply | SmsStatus, *, settings:
         raise InvalidInput("invalid SMS webhook event", details=[
             {"field": "from" if event.type == "reply" else "to",
              "reason": "not a valid phone number"}]) from None
-    owners = sorted(set(session.scalars(select(Identity.customer_id).where(
-        Identity.kind == "phone", Identity.value == phone))))
-    owners = sorted({canonical_customer_id(session, c) for c in owners})
+    owners = sorted({canonical_customer_id(session, c) for c in session.scalars(
+        select(Identity.customer_id).where(Identity.kind == "phone", Identity.value == phone))})
     if not owners:
         return {"matched": 0, "opted_out": 0, "duplicate": False}
     at = (dt.datetime.fromtimestamp(event.at, dt.UTC) if event.at is not None else utcnow())

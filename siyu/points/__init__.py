@@ -22,8 +22,10 @@ def _after_rows(session: Any, kind: str, rows: list[dict[str, Any]], source: str
     per_yuan = get_points_settings().points_per_yuan
     earn = per_yuan > 0 and source != "import"
     if kind == "orders":
+        if not earn:
+            return
         for row in rows:
-            if earn and is_purchase_status(str(row.get("status") or "paid")):
+            if is_purchase_status(str(row.get("status") or "paid")):
                 service.earn_for_order(session, int(row["customer_id"]), str(row["id"]),
                                        float(row.get("amount") or 0), per_yuan=per_yuan)
         return
