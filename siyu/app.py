@@ -40,6 +40,7 @@ from siyu.playbooks import api as playbooks_api
 from siyu.playbooks import console as playbooks_console
 from siyu.privacy import api as privacy_api
 from siyu.privacy import console as privacy_console
+from siyu.referrals import api as referrals_api
 from siyu.segments import api as segments_api
 from siyu.segments import console as segments_console
 from siyu.service import api as service_api
@@ -58,7 +59,7 @@ ROUTERS = [auth_console.router, users_console.router, customers_api.router, even
            customers_console.router, privacy_api.router, privacy_console.router,
            playbooks_api.router, playbooks_console.router, voc_api.page_router, voc_api.router,
            voc_console.router,
-           journeys_api.router]
+           journeys_api.router, referrals_api.router]
 # Models documented in the OpenAPI components though routes read them from raw JSON.
 DOCUMENTED_MODELS: list[type[BaseModel]] = [CustomerIn, OrderIn, EventIn]
 

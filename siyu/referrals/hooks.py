@@ -1,5 +1,13 @@
-"""Qualify referrals when orders land (the ingest after-change hook), and keep
-attributions whole through a customer merge (the merge hook).
+"""Attribute new customers when an event names a code (the ingest row hook), qualify
+referrals when orders land (the after-change hook), and keep attributions whole through a
+customer merge (the merge hook).
+
+Two kinds of event attribute: any event whose properties carry ``invite_code`` (the brand's
+mini program or app reports the invite link it was opened with; the web chat does the same
+when a customer signs in from ``/r/<code>``), and WeCom's ``add_external_contact`` whose
+``state`` is a channel code's (渠道活码). A code or state siyu does not know is ignored: a
+state may mean something else to the brand. The hook costs nothing for batches without
+such events.
 
 The ingest hook runs in the ingest transaction; it is one indexed query for the batch's
 customers and does nothing more unless one of them has a pending attribution.
@@ -21,7 +29,7 @@ from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
 from siyu.customers.identity import register_merge_hook
-from siyu.events.hooks import register_after_change
+from siyu.events.hooks import register_after_change, register_after_rows
 from siyu.referrals.models import ReferralAttribution
 
 _FIELDS = ("referred_id", "code_id", "referrer_id", "status", "reason", "order_id")
@@ -34,6 +42,43 @@ def _after_change(session: Session, kind: str, customer_ids: Sequence[int]) -> N
 
     for start in range(0, len(customer_ids), 500):
         qualify(session, customer_ids[start:start + 500])
+
+
+ADD_CONTACT = "wecom_add_external_contact"
+
+
+def _named_code(row: dict[str, Any]) -> tuple[str, str] | None:
+    props = row.get("properties") or {}
+    code = props.get("invite_code")
+    if isinstance(code, str) and code.strip():
+        return "code", code.strip().upper()
+    state = props.get("state")
+    if row.get("type") == ADD_CONTACT and isinstance(state, str) and state:
+        return "state", state
+    return None
+
+
+def _after_rows(session: Session, kind: str, rows: list[dict[str, Any]], source: str
+                ) -> None:
+    if kind != "events":
+        return
+    named = [(row, found) for row in rows if (found := _named_code(row)) is not None]
+    if not named:
+        return
+    from siyu.referrals.models import ReferralCode
+    from siyu.referrals.service import attribute
+
+    codes = {value for _row, (what, value) in named if what == "code"}
+    states = {value for _row, (what, value) in named if what == "state"}
+    known = session.execute(select(ReferralCode.code, ReferralCode.state).where(
+        or_(ReferralCode.code.in_(codes), ReferralCode.state.in_(states)))).all()
+    known_codes = {c for c, _s in known}
+    known_states = {st for _c, st in known if st}
+    for row, (what, value) in sorted(named, key=lambda item: item[0]["ts"]):
+        if what == "code" and value in known_codes:
+            attribute(session, row["customer_id"], code=value, at=row["ts"])
+        elif what == "state" and value in known_states:
+            attribute(session, row["customer_id"], state=value, at=row["ts"])
 
 
 def _set_aside(session: Session, keep_id: int, drop_id: int) -> list[dict[str, Any]]:
@@ -66,5 +111,6 @@ def _restore(session: Session, merged_id: int, rows: list[dict[str, Any]]) -> No
 
 
 def register() -> None:
+    register_after_rows("referrals.attribute", _after_rows)
     register_after_change("referrals.qualify", _after_change)
     register_merge_hook("referral_attributions", _set_aside, _restore)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from siyu.config import Settings
 from siyu.customers.identity import normalize_identity
 from siyu.customers.models import Customer, Identity, Referral
 from siyu.db import utcnow
@@ -36,6 +37,10 @@ WINDOW_DAYS = 30
 REFERRER_POINTS = 100
 REFERRED_POINTS = 50
 RING_KINDS = ("phone", "device_id", "address")
+# A first purchase this long before the attribution means the customer was no new customer
+# (a little slack: the invite event may arrive after an order placed in the same visit).
+EXISTING_SLACK = dt.timedelta(hours=24)
+EXISTING_REASON = "existing: a paying customer before the invitation"
 _STATE = re.compile(r"^[A-Za-z0-9_\-]{1,30}$")
 
 
@@ -160,6 +165,45 @@ def attribute(session: Session, referred_id: int, *, code: str | None = None,
     return row
 
 
+INVITE_ACCEPTED = "invite_accepted"
+
+
+def invite_page(session: Session, code: str) -> dict[str, object]:
+    """What the public invite page ``/r/<code>`` shows: the code and the sharer's name with
+    all but its first character hidden (the page is public). Unknown codes are NotFound."""
+    if not isinstance(code, str) or not 1 <= len(code.strip()) <= 40:
+        raise NotFound("no such referral code")
+    row = find_code(session, code=code)
+    name = None
+    if row.customer_id is not None:
+        full = session.scalar(select(Customer.name).where(Customer.id == row.customer_id))
+        name = full[:1] + "**" if full else None  # the length of the name is hidden too
+    return {"code": row.code, "sharer": name, "channel_name": row.name,
+            "referred_points": REFERRED_POINTS, "referrer_points": REFERRER_POINTS}
+
+
+def accept_invite(session: Session, customer_id: int, identity: dict[str, str], code: object,
+                  *, settings: Settings) -> bool:
+    """A customer signed in from an invite link: record ``invite_accepted`` on their timeline
+    with the code, which attributes them (the events row hook). A code that is not one of
+    ours is ignored (it came from a URL anyone can edit); returns whether it was recorded.
+    Recording twice is one event (the id is the code and the customer)."""
+    if not isinstance(code, str) or not code.strip() or len(code) > 40:
+        return False
+    try:
+        row = find_code(session, code=code)
+    except NotFound:
+        return False
+    from siyu.events.service import ingest
+
+    ingest(session, "events", [{
+        "id": f"invite:{row.code}:{customer_id}", "identities": [identity],
+        "type": INVITE_ACCEPTED, "ts": utcnow().isoformat(), "channel": "webchat",
+        "properties": {"invite_code": row.code},
+    }], settings=settings, source="webchat")
+    return True
+
+
 def qualify(session: Session, customer_ids: Sequence[int], *, rules: Rules | None = None,
             now: dt.datetime | None = None) -> list[ReferralAttribution]:
     """Settle the pending attributions of these customers whose first purchase is in."""
@@ -182,7 +226,10 @@ def qualify(session: Session, customer_ids: Sequence[int], *, rules: Rules | Non
             settled.append(attr)
             continue
         deadline = attr.at + dt.timedelta(days=rules.window_days)
-        if ts > deadline:
+        if ts < attr.at - EXISTING_SLACK:
+            # Already a paying customer when the link was opened: no referral to reward.
+            attr.status, attr.reason = "refused", EXISTING_REASON
+        elif ts > deadline:
             attr.status, attr.reason = "expired", f"first paid order after {rules.window_days} days"
         else:
             attr.status = "qualified"

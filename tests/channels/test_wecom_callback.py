@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from siyu.app import create_app
 from siyu.channels.wecom.crypto import WeComCrypto
 from siyu.config import Settings
+from siyu.customers.models import Identity
 from siyu.events.models import Event
 from siyu.jobs.models import Job
 from tests.channels.conftest import CORP_SECRET, row_counts, run_jobs
@@ -233,6 +234,43 @@ def test_add_external_contact_event_goes_on_the_timeline(
     found = client.get("/api/v1/customers",
                        params={"identity": "wecom_external_userid:wmNewFriend01"}).json()
     assert found["id"] == events[0].customer_id
+
+
+def test_add_contact_with_a_channel_codes_state_attributes_the_new_contact_to_it(
+        chan_client: TestClient, vector: dict[str, Any], sessions: sessionmaker[Session]
+        ) -> None:
+    # The brand made a 渠道活码 whose add_contact_way state is "store_sh01"; WeCom returns
+    # that state in the add-contact callback of everyone who scanned it.
+    from siyu.referrals import service as referrals
+    from siyu.referrals.models import ReferralAttribution
+
+    with sessions() as s:
+        code_id = referrals.create_channel_code(s, "上海门店活码", state="store_sh01").id
+        s.commit()
+
+    def add_contact(external_userid: str, state: str, ts: int) -> None:
+        xml = ("<xml><ToUserName><![CDATA[wx5823bf96d3bd56c7]]></ToUserName>"
+               f"<FromUserName><![CDATA[sys]]></FromUserName><CreateTime>{ts}</CreateTime>"
+               "<MsgType><![CDATA[event]]></MsgType>"
+               "<Event><![CDATA[change_external_contact]]></Event>"
+               "<ChangeType><![CDATA[add_external_contact]]></ChangeType>"
+               "<UserID><![CDATA[advisor_chen]]></UserID>"
+               f"<ExternalUserID><![CDATA[{external_userid}]]></ExternalUserID>"
+               f"<State><![CDATA[{state}]]></State></xml>")
+        params, body = encrypted(vector, xml, ts=str(ts))
+        for _ in range(2):  # WeCom retries: still one attribution
+            assert chan_client.post(URL, params=params, content=body).status_code == 200
+
+    add_contact("wmScanned01", "store_sh01", 1700000200)
+    add_contact("wmOther01", "not_ours", 1700000300)  # a state siyu never issued
+    with sessions() as s:
+        rows = list(s.scalars(select(ReferralAttribution)))
+        scanned = s.scalar(select(Identity.customer_id).where(
+            Identity.kind == "wecom_external_userid", Identity.value == "wmScanned01"))
+        [stats] = referrals.report(s)
+    assert [(r.referred_id, r.code_id, r.referrer_id, r.status) for r in rows] == [
+        (scanned, code_id, None, "pending")]
+    assert (stats.name, stats.attributed) == ("上海门店活码", 1)
 
 
 def test_other_events_are_acknowledged_and_ignored(

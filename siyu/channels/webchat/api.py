@@ -33,6 +33,7 @@ from siyu.channels.webchat.tokens import ChatSession, issue_session, read_sessio
 from siyu.config import Settings
 from siyu.errors import InvalidInput, NotFound
 from siyu.kit.web import get_session, parse_json
+from siyu.referrals import service as referrals
 
 _HERE = Path(__file__).resolve().parent
 templates = Jinja2Templates(directory=str(_HERE / "templates"))
@@ -169,6 +170,12 @@ def verify(request: Request, data: dict[str, Any] = Depends(_json_object),
                              "details": {"field": "code", "reason": reason,
                                          "attempts_left": outcome.attempts_left}},
                             status_code=401)
+    if data.get("invite") is not None:
+        # Signed in from a friend's invite link (/r/<code>): attribute the customer.
+        ref = outcome.session.identities[0]
+        referrals.accept_invite(session, outcome.session.customer_id,
+                                {"kind": ref.kind, "value": ref.value}, data.get("invite"),
+                                settings=_settings(request))
     return JSONResponse(_session_answer(request, outcome.session))
 
 

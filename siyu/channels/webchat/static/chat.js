@@ -172,7 +172,11 @@
   });
   $("phone-form").addEventListener("submit", function (ev) {
     ev.preventDefault();
-    api("/chat/api/verify", {phone: $("phone").value, code: $("code").value})
+    var body = {phone: $("phone").value, code: $("code").value};
+    // Opened from a friend's invite link (/r/<code> -> /chat?invite=CODE).
+    var invite = new URLSearchParams(location.search).get("invite");
+    if (invite) { body.invite = invite; }
+    api("/chat/api/verify", body)
       .then(loggedIn)
       .catch(function (err) { $("login-error").textContent = err.message; });
   });
