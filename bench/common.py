@@ -52,6 +52,32 @@ def scratch_database(store: str) -> Iterator[str]:
         admin.dispose()
 
 
+@contextlib.contextmanager
+def copy_of_database(url: str) -> Iterator[str]:
+    """A scratch copy of the database at ``url`` (a SQLite file copied, or a PostgreSQL
+    ``CREATE DATABASE ... TEMPLATE``), removed afterwards: a benchmark seeded once can be
+    measured again from the same starting point, e.g. when the machine is quiet."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        import shutil
+
+        with tempfile.TemporaryDirectory(prefix="siyu-bench-") as tmp:
+            target = Path(tmp) / "bench.db"
+            shutil.copyfile(str(parsed.database), target)
+            yield f"sqlite:///{target}"
+        return
+    name = f"siyu_bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{parsed.database}"'))
+    try:
+        yield parsed.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -33,7 +33,7 @@ import numpy as np
 from sqlalchemy import func, select
 
 from bench import segments as base
-from bench.common import percentile, scratch_database
+from bench.common import copy_of_database, percentile, scratch_database
 from siyu import migrate
 from siyu.db import make_engine, make_session_factory
 
@@ -59,6 +59,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stores", default="sqlite,postgresql")
     parser.add_argument("--samples", type=int, default=40,
                         help="latency samples per path (message, order)")
+    parser.add_argument("--seed-into", metavar="URL",
+                        help="populate this (empty) database and stop: measure it later with "
+                             "--measure-copy-of, e.g. when the machine is quiet")
+    parser.add_argument("--measure-copy-of", metavar="URL", action="append", default=[],
+                        help="measure a scratch copy of a database --seed-into populated "
+                             "(repeatable: one per store) instead of seeding")
 
 
 def _catalogue() -> list[dict[str, Any]]:
@@ -223,23 +229,42 @@ def _latency(url: str, samples: int) -> dict[str, Any]:
     return out
 
 
+def _populate(url: str, args: argparse.Namespace) -> dict[str, Any]:
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    t0 = time.perf_counter()
+    rows = base.populate(engine, args.customers, args.orders_per_customer,
+                         args.events_per_customer,
+                         tables=generate(args.customers, args.orders_per_customer,
+                                         args.events_per_customer))
+    engine.dispose()
+    _setup(url)
+    return {"rows": rows, "populate_s": round(time.perf_counter() - t0, 1)}
+
+
+def _measure(url: str, args: argparse.Namespace) -> dict[str, Any]:
+    result = _full(url, NOW)
+    result.update(_latency(url, args.samples))
+    return result
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     figures: dict[str, Any] = {"customers": args.customers, "now": NOW.isoformat()}
+    if args.seed_into:
+        figures["seeded"] = _populate(args.seed_into, args)
+        print(f"seeded {args.seed_into}: {figures['seeded']}", flush=True)
+        return figures
+    if args.measure_copy_of:
+        for source in args.measure_copy_of:
+            store = "sqlite" if source.startswith("sqlite") else "postgresql"
+            print(f"{store} (a copy of the seeded database):", flush=True)
+            with copy_of_database(source) as url:
+                figures[store] = _measure(url, args)
+        return figures
     for store in [s.strip() for s in args.stores.split(",") if s.strip()]:
         print(f"{store}:", flush=True)
         with scratch_database(store) as url:
-            engine = make_engine(url)
-            migrate.upgrade(engine)
-            t0 = time.perf_counter()
-            rows = base.populate(engine, args.customers, args.orders_per_customer,
-                                 args.events_per_customer,
-                                 tables=generate(args.customers, args.orders_per_customer,
-                                                 args.events_per_customer))
-            engine.dispose()
-            _setup(url)
-            result: dict[str, Any] = {"rows": rows,
-                                      "populate_s": round(time.perf_counter() - t0, 1)}
-            result.update(_full(url, NOW))
-            result.update(_latency(url, args.samples))
+            result = _populate(url, args)
+            result.update(_measure(url, args))
             figures[store] = result
     return figures
