@@ -469,6 +469,81 @@ def set_tag_many(session: Session, customer_ids: Sequence[int], name: str, *,
     session.flush()
 
 
+def canonical_customer_ids(session: Session, customer_ids: Sequence[int]) -> dict[int, int]:
+    """:func:`canonical_customer_id` for many customers, one query per level of merge
+    tombstones: ``{given id: id that now holds its data}``; erased or unknown ids are left
+    out."""
+    out: dict[int, int] = {}
+    pending = {int(c): int(c) for c in customer_ids}  # given id -> current id
+    seen: dict[int, set[int]] = {}
+    while pending:
+        current = sorted(set(pending.values()))
+        rows: dict[int, tuple[str, int | None]] = {}
+        for start in range(0, len(current), 5000):
+            for cid, status, into in session.execute(
+                    select(Customer.id, Customer.status, Customer.merged_into_id)
+                    .where(Customer.id.in_(current[start:start + 5000]))):
+                rows[int(cid)] = (status, into)
+        nxt: dict[int, int] = {}
+        for given, cur in pending.items():
+            row = rows.get(cur)
+            if row is None or row[0] == "erased":
+                continue
+            trail = seen.setdefault(given, set())
+            if row[0] != "merged" or row[1] is None or cur in trail:
+                out[given] = cur
+                continue
+            trail.add(cur)
+            nxt[given] = int(row[1])
+        pending = nxt
+    return out
+
+
+def set_tag_for(session: Session, customer_ids: Sequence[int], name: str, *, present: bool,
+                source: str = "manual", kind: str = "manual") -> int:
+    """:func:`add_tag` (``present``) or :func:`remove_tag` for many customers in set-based
+    statements: merged customers' ids are followed to the customer holding their data,
+    erased ones skipped, and the tag is created if needed. Safe under concurrency (an
+    existing tag or customer tag is left alone, never an integrity error). Returns how
+    many customers were given the tag (or lost it)."""
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    name = name.strip()
+    if not name or len(name) > 60:
+        raise InvalidInput("tag must be 1-60 characters", details={"field": "tag",
+                                                                   "reason": "length"})
+    ids = sorted(set(canonical_customer_ids(session, customer_ids).values()))
+    if not ids:
+        return 0
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    if not present:
+        tag_id = session.scalar(select(Tag.id).where(Tag.name == name))
+        if tag_id is None:
+            return 0
+        removed = 0
+        for start in range(0, len(ids), 5000):
+            result = session.execute(delete(CustomerTag).where(
+                CustomerTag.tag_id == tag_id, CustomerTag.customer_id.in_(ids[start:start + 5000]))
+                .execution_options(synchronize_session=False))
+            removed += int(result.rowcount or 0)  # type: ignore[attr-defined]
+        return removed
+    now = utcnow()
+    tag_id = session.scalar(select(Tag.id).where(Tag.name == name))
+    if tag_id is None:
+        session.execute(insert(Tag).values(name=name, kind=kind, created_at=now)
+                        .on_conflict_do_nothing(index_elements=["name"]))
+        tag_id = session.scalar(select(Tag.id).where(Tag.name == name))
+    stmt = (insert(CustomerTag).on_conflict_do_nothing(index_elements=["customer_id", "tag_id"])
+            .returning(CustomerTag.customer_id))
+    added = 0
+    for start in range(0, len(ids), 5000):
+        rows = [{"customer_id": c, "tag_id": tag_id, "source": source, "created_at": now}
+                for c in ids[start:start + 5000]]
+        added += len(session.execute(stmt, rows).all())
+    return added
+
+
 def remove_tag(session: Session, customer_id: int, name: str) -> bool:
     cid = canonical_customer_id(session, customer_id)
     tag_id = session.scalar(select(Tag.id).where(Tag.name == name))

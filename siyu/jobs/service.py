@@ -97,19 +97,20 @@ def claim(session: Session, *, worker: str, limit: int = 10,
     if session.get_bind().dialect.name == "postgresql":
         due = due.with_for_update(skip_locked=True)
     ids = list(session.scalars(due))
-    claimed = []
-    until = now + lease()
-    for job_id in ids:
-        result = session.execute(
-            update(Job)
-            .where(Job.id == job_id,
-                   (Job.status == "queued") | (Job.locked_until < now))
-            .values(status="running", locked_by=worker, locked_until=until,
-                    attempts=Job.attempts + 1)
-        )
-        if result.rowcount == 1:  # type: ignore[attr-defined]
-            claimed.append(job_id)
-    return claimed
+    if not ids:
+        return []
+    # One conditional UPDATE for the batch (not one per job): a job another claimant took
+    # meanwhile (SQLite) no longer matches and is not returned.
+    result = session.execute(
+        update(Job)
+        .where(Job.id.in_(ids), (Job.status == "queued") | (Job.locked_until < now))
+        .values(status="running", locked_by=worker, locked_until=now + lease(),
+                attempts=Job.attempts + 1)
+        .returning(Job.id)
+        .execution_options(synchronize_session=False)
+    )
+    taken = {int(i) for i in result.scalars()}
+    return [i for i in ids if i in taken]
 
 
 def _heartbeat(factory: sessionmaker[Session], job_id: int, worker: str,

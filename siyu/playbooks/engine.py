@@ -124,15 +124,16 @@ def enter(session: Session, playbook: Playbook, version: PlaybookVersion,
         return 0
     dialect = session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    # One statement compiled once and executed for many rows (SQLAlchemy batches it into
+    # multi-row INSERTs): compiling a 500-row VALUES clause per chunk cost more than the
+    # database. Count what RETURNING gives back: psycopg reports no rowcount for INSERT ...
+    # ON CONFLICT DO NOTHING, so PostgreSQL counted 0 (and woke nobody).
+    stmt = (insert(PlaybookRun.__table__)  # type: ignore[arg-type]
+            .on_conflict_do_nothing(index_elements=["playbook_id", "entry_key"])
+            .returning(PlaybookRun.__table__.c.id))  # type: ignore[attr-defined]
     started = 0
-    for start in range(0, len(rows), 500):
-        # Count what RETURNING gives back: psycopg reports no rowcount for a multi-row
-        # INSERT ... ON CONFLICT DO NOTHING, so PostgreSQL counted 0 (and woke nobody).
-        result = session.execute(insert(PlaybookRun).values(rows[start:start + 500])
-                                 .on_conflict_do_nothing(
-                                     index_elements=["playbook_id", "entry_key"])
-                                 .returning(PlaybookRun.id))
-        started += len(result.all())
+    for start in range(0, len(rows), 5000):
+        started += len(session.execute(stmt, rows[start:start + 5000]).all())
     if started:
         wake(session)
     return started
@@ -267,6 +268,8 @@ def process_due(session: Session, *, now: dt.datetime, limit: int = 500,
             by_kind[run.program[run.row.pc]["kind"]].append(run)
         if by_kind.get("branch"):
             _branches(session, by_kind.pop("branch"), batch, timezone)
+        if by_kind.get("tag"):
+            _tags(session, by_kind.pop("tag"), batch)
         for kind, group in by_kind.items():
             for run in group:
                 _step(session, run, kind, batch)
@@ -368,6 +371,29 @@ def _branches(session: Session, group: list[_Run], batch: _Batch, timezone: str)
             run.row.pc = instr["then_pc"] if taken else instr["else_pc"]
 
 
+def _tags(session: Session, group: list[_Run], batch: _Batch) -> None:
+    """The tag steps of a round, set-based: one statement per (add/remove, tag) for the
+    customers of consecutive runs, in the runs' order (so two runs adding and removing one
+    tag for one customer end as they would one by one)."""
+    from siyu.customers import service as customers
+
+    ops: list[tuple[bool, str, list[int]]] = []
+    for run in group:
+        instr = run.program[run.row.pc]
+        for present, name in ((True, instr.get("add")), (False, instr.get("remove"))):
+            if not name:
+                continue
+            if ops and ops[-1][0] == present and ops[-1][1] == name:
+                ops[-1][2].append(run.row.customer_id)
+            else:
+                ops.append((present, name, [run.row.customer_id]))
+    for present, name, ids in ops:
+        customers.set_tag_for(session, ids, name, present=present, source="playbook")
+    for run in group:
+        _log(batch, run, run.program[run.row.pc], "done")
+        run.row.pc += 1
+
+
 def _step(session: Session, run: _Run, kind: str, batch: _Batch) -> None:
     row, instr, now = run.row, run.program[run.row.pc], batch.now
     if kind == "goto":
@@ -394,14 +420,7 @@ def _step(session: Session, run: _Run, kind: str, batch: _Batch) -> None:
     elif kind in ("send", "webhook"):
         _send(session, run, instr, batch)
     elif kind == "tag":
-        from siyu.customers import service as customers
-
-        if instr.get("add"):
-            customers.add_tag(session, row.customer_id, instr["add"], source="playbook")
-        if instr.get("remove"):
-            customers.remove_tag(session, row.customer_id, instr["remove"])
-        _log(batch, run, instr, "done")
-        row.pc += 1
+        _tags(session, [run], batch)
     elif kind == "points":
         from siyu.points import service as points
 

@@ -249,3 +249,38 @@ def test_wait_for_a_reply_goes_on_when_the_customer_writes_to_the_desk(
     tagged = {ct.customer_id for ct in db.query(CustomerTag).join(Tag).filter(
         Tag.name == "已回复回访")}
     assert tagged == {writes}
+
+
+TAGGER = """\
+name: 打标
+status: active
+priority: {priority}
+trigger: {{event: {event}}}
+steps:
+  - tag: {{{op}: 活跃}}
+"""
+
+
+def test_tag_steps_of_a_batch_are_set_based_and_keep_order(db: Session, settings: Settings,
+                                                           clock: Clock) -> None:
+    from siyu.customers.identity import merge_customers
+
+    apply(db, TAGGER.format(priority=60, event="a", op="add"), file="add.yaml")
+    apply(db, TAGGER.replace("打标", "去标").format(priority=40, event="a", op="remove"),
+          file="remove.yaml")
+    apply(db, TAGGER.replace("打标", "只加").format(priority=50, event="b", op="add"),
+          file="only.yaml")
+    both = make_customer(db)  # added (priority 60), then removed (40), in one batch
+    kept, dropped = make_customer(db), make_customer(db)
+    plain = make_customer(db)
+    customers.add_tag(db, plain, "活跃")  # already tagged: left alone, no integrity error
+    for cid in (kept, dropped, plain):
+        fire(db, settings, cid, "b", clock())
+    fire(db, settings, both, "a", clock())
+    merge_customers(db, kept, dropped, reason="test", actor="test")
+    tick(db, clock)
+    assert all(r.status == "done" for r in runs(db))
+    tagged = {c for c in (both, kept, dropped, plain)
+              if "活跃" in {t["name"] for t in customers.customer_tags(db, c)}}
+    assert tagged == {kept, plain}  # the merged customer's run tagged the survivor
+    assert len(logs(db, "done")) == 5
