@@ -36,6 +36,7 @@ GROUPS: dict[str, tuple[str, str]] = {
     "scenarios": ("siyu.journeys.cli", "scenarios_app"),
     "referrals": ("siyu.referrals.cli", "app"),
     "points": ("siyu.points.cli", "app"),
+    "appointments": ("siyu.appointments.cli", "app"),
 }
 
 _app = typer.Typer(

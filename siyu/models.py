@@ -1,6 +1,7 @@
 """Imports every domain's models so the metadata (and Alembic) sees all tables."""
 
 from siyu.analytics import models as analytics_models
+from siyu.appointments import models as appointment_models
 from siyu.auth import models as auth_models
 from siyu.catalog import models as catalog_models
 from siyu.channels import models as channel_models
@@ -23,6 +24,7 @@ metadata = Base.metadata
 
 __all__ = [
     "analytics_models",
+    "appointment_models",
     "auth_models",
     "catalog_models",
     "channel_models",

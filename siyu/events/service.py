@@ -313,3 +313,25 @@ def recent_orders(session: Session, status: str, since: Any, *, limit: int = 100
                            .where(Order.status == status, Order.ts >= since)
                            .order_by(Order.ts).limit(limit))
     return [(int(c), t, str(i), float(a)) for c, t, i, a in rows]
+
+
+def record(session: Session, customer_id: int, type_: str, *, id: str, ts: dt.datetime,
+           properties: dict[str, Any] | None = None, channel: str | None = None,
+           source: str = "api") -> bool:
+    """Write one timeline event of a known customer on behalf of another domain (an
+    appointment booked, cancelled ...), stored once per ``id``. The row hooks see it as
+    they see an ingested event, so playbook triggers and ``wait_for`` react to it. Returns
+    whether it was new."""
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    row = {"id": id[:100], "customer_id": customer_id, "type": type_, "ts": ts,
+           "channel": channel, "properties": properties or {}}
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    stored = session.scalar(insert(Event).values(row).on_conflict_do_nothing(
+        index_elements=["id"]).returning(Event.id))
+    if stored is None:
+        return False
+    hooks.run_after_rows(session, "events", [row], source)
+    hooks.run_after_change(session, "events", [customer_id])
+    return True

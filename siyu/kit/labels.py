@@ -69,6 +69,10 @@ EVENT_TYPES: tuple[tuple[str, str], ...] = (
     ("oa_menu_view", "打开公众号菜单链接"), ("phone_call", "电话来电"),
     ("journey_stage_changed", "旅程阶段变化"), ("scenario_entered", "进入场景"),
     ("scenario_exited", "离开场景"), ("sms_reply", "短信回复"), ("sms_status", "短信回执"),
+    ("appointment_booked", "预约成功"), ("appointment_confirmed", "预约已确认"),
+    ("appointment_rescheduled", "预约改期"), ("appointment_cancelled", "预约取消"),
+    ("appointment_attended", "预约到店"), ("appointment_no_show", "预约未到店"),
+    ("appointment_reminder_due", "预约提醒"),
 )
 ORDER_STATUSES: tuple[tuple[str, str], ...] = (
     ("created", "待支付"), ("paid", "已支付"), ("shipped", "已发货"), ("delivered", "已签收"),
@@ -89,6 +93,8 @@ BOT_ACTIONS: tuple[tuple[str, str], ...] = (
     ("order_status", "查询订单状态"), ("payment_help", "支付问题处理"),
     ("answer", "回答"), ("faq", "回答常见问题"),
     ("handoff", "转人工"), ("clarify", "请客户说明"), ("greet", "问候"),
+    ("appointment_book", "预约顾问服务"), ("appointment_reschedule", "预约改期"),
+    ("appointment_cancel", "取消预约"),
 )
 HANDOFF_REASONS: tuple[tuple[str, str], ...] = (
     ("low_confidence", "机器人没有把握（置信度低）"), ("requested", "客户要求转人工"),

@@ -185,6 +185,15 @@ declare("rewards", holds_personal_data=False, note="the rewards catalogue and it
 declare("reward_redemptions", link=("customer_id",),
         note="rewards the person redeemed; deleted with the person's ledger")
 
+# -- appointments ------------------------------------------------------------------------------
+declare("appointment_service_types", holds_personal_data=False,
+        note="the services advisors offer (营养咨询 15 分钟 ...)")
+declare("appointment_slots", holds_personal_data=False,
+        note="advisors' published times: staff, not customers")
+declare("appointments", link=("customer_id",),
+        note="the person's bookings with an advisor (time, service, status, staff note); "
+             "deleted on erasure, which frees their slots")
+
 # -- referrals ---------------------------------------------------------------------------------
 declare("referral_codes", link=("customer_id",),
         note="a customer's invite code (channel codes hold no personal data); deleted with "
