@@ -35,6 +35,7 @@ from siyu.events import api as events_api
 from siyu.events.schemas import EventIn, OrderIn
 from siyu.journeys import api as journeys_api
 from siyu.kb import console as kb_console
+from siyu.kit.openapi import ErrorOut
 from siyu.kit.validation import field_errors
 from siyu.kit.web import AccessLog, BodySizeLimit, CallbackBodyLimit, SecurityHeaders
 from siyu.playbooks import api as playbooks_api
@@ -63,7 +64,7 @@ ROUTERS = [auth_console.router, users_console.router, customers_api.router, even
            journeys_api.router, referrals_api.router, appointments_api.router,
            appointments_api.ics_router]
 # Models documented in the OpenAPI components though routes read them from raw JSON.
-DOCUMENTED_MODELS: list[type[BaseModel]] = [CustomerIn, OrderIn, EventIn]
+DOCUMENTED_MODELS: list[type[BaseModel]] = [CustomerIn, OrderIn, EventIn, ErrorOut]
 
 
 SERVE_JOBS_ENV = "SIYU_SERVE_JOBS"

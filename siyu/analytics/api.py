@@ -12,9 +12,10 @@ from siyu.analytics import service
 from siyu.analytics.config import load_config
 from siyu.auth.deps import Principal, require
 from siyu.db import utcnow
+from siyu.kit.openapi import API_ERRORS
 from siyu.kit.web import get_session
 
-router = APIRouter(prefix="/api/v1", tags=["analytics"])
+router = APIRouter(prefix="/api/v1", tags=["analytics"], responses=API_ERRORS)
 
 
 @router.get("/customers/{customer_id}/scores")

@@ -15,6 +15,7 @@ from siyu.channels import optout
 from siyu.channels.config import channel_settings_of
 from siyu.errors import SiyuError
 from siyu.kit import signing
+from siyu.kit.openapi import NO_BEARER, error_responses
 from siyu.kit.web import get_session
 
 router = APIRouter(tags=["channels"])
@@ -36,16 +37,16 @@ async def _body(request: Request) -> bytes:
     return await request.body()
 
 
-_ERROR = {"description": "error with code, message and details"}
-
-
 @router.post("/channels/sms/webhook",
              summary="SMS provider webhook: customers' replies and delivery reports",
-             responses={401: {**_ERROR, "description": "signature headers missing"},
-                        403: {**_ERROR, "description": "forged signature or stale timestamp"},
-                        413: {**_ERROR, "description": "body larger than 64 KiB"},
-                        422: {**_ERROR, "description": "invalid event (field and reason)"},
-                        503: {**_ERROR, "description": "SIYU_SMS_WEBHOOK_SECRET not set"}})
+             responses=error_responses(
+                 400, 401, 403, 413, 422, 503,
+                 s401="signature headers missing",
+                 s403="forged signature or stale timestamp",
+                 s413="body larger than 64 KiB",
+                 s422="invalid event (field and reason)",
+                 s503="SIYU_SMS_WEBHOOK_SECRET not set"),
+             openapi_extra=NO_BEARER)
 def sms_webhook(request: Request, body: bytes = Depends(_body),
                 session: Session = Depends(get_session, scope="function")) -> dict[str, Any]:
     """Verify the signature (before anything is parsed), then store the event and honour

@@ -268,6 +268,9 @@ async def _delegate(handler: Callable[..., Any] | None, request: Request, exc: E
     return response
 
 
+_HTTP_ERROR_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed"}
+
+
 def _install_error_pages(app: FastAPI) -> None:
     """Render console errors as pages while the API keeps its JSON errors."""
     api_siyu_handler = app.exception_handlers.get(SiyuError)
@@ -296,8 +299,11 @@ def _install_error_pages(app: FastAPI) -> None:
         path = request.url.path
         if exc.status_code == 404 and not path.startswith(("/api/", "/static/")):
             return error_page(request, 404, "您访问的页面不存在，请检查地址或从导航进入")
-        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code,
-                            headers=getattr(exc, "headers", None))
+        # The API's one error body (siyu.kit.openapi.ErrorOut), also for the errors the
+        # framework raises itself (an unknown path, a body it cannot parse).
+        code = _HTTP_ERROR_CODES.get(exc.status_code, "http_error")
+        return JSONResponse({"error": code, "message": str(exc.detail)},
+                            status_code=exc.status_code, headers=getattr(exc, "headers", None))
 
     app.add_exception_handler(StarletteHTTPException, not_found)
     app.add_exception_handler(SiyuError, siyu_error)

@@ -12,10 +12,11 @@ from siyu.auth.deps import Principal, require
 from siyu.config import Settings
 from siyu.customers import identity, service
 from siyu.db import run_unit
+from siyu.kit.openapi import API_ERRORS
 from siyu.kit.web import get_session, read_batch
 from siyu.privacy import service as privacy
 
-router = APIRouter(prefix="/api/v1", tags=["customers"])
+router = APIRouter(prefix="/api/v1", tags=["customers"], responses=API_ERRORS)
 
 _BATCH_DOC = {
     "requestBody": {

@@ -11,9 +11,10 @@ from siyu.auth.deps import Principal, require
 from siyu.config import Settings
 from siyu.db import run_unit
 from siyu.events import service
+from siyu.kit.openapi import API_ERRORS
 from siyu.kit.web import read_batch
 
-router = APIRouter(prefix="/api/v1", tags=["ingest"])
+router = APIRouter(prefix="/api/v1", tags=["ingest"], responses=API_ERRORS)
 
 
 def _doc(key: str, schema: str) -> dict[str, Any]:

@@ -9,9 +9,10 @@ from sqlalchemy.orm import Session
 
 from siyu.auth.deps import Principal, require
 from siyu.journeys import service
+from siyu.kit.openapi import API_ERRORS
 from siyu.kit.web import get_session
 
-router = APIRouter(prefix="/api/v1", tags=["journeys"])
+router = APIRouter(prefix="/api/v1", tags=["journeys"], responses=API_ERRORS)
 
 
 @router.get("/customers/{customer_id}/journey")

@@ -14,10 +14,11 @@ from sqlalchemy.orm import Session
 
 from siyu.auth.deps import Principal, require
 from siyu.errors import NotFound
+from siyu.kit.openapi import API_ERRORS
 from siyu.kit.web import get_session
 from siyu.playbooks import service
 
-router = APIRouter(prefix="/api/v1", tags=["playbooks"])
+router = APIRouter(prefix="/api/v1", tags=["playbooks"], responses=API_ERRORS)
 
 
 class FileIn(BaseModel):

@@ -8,20 +8,20 @@ from fastapi import APIRouter, Depends, Path, Request
 from sqlalchemy.orm import Session
 
 from siyu.auth.deps import Principal, require_scope
+from siyu.kit.openapi import API_ERRORS, error_responses
 from siyu.kit.web import get_session
 from siyu.privacy import service
 
-router = APIRouter(prefix="/api/v1", tags=["privacy"])
+router = APIRouter(prefix="/api/v1", tags=["privacy"], responses=API_ERRORS)
 
 # Larger ids cannot name a row (64-bit keys): refused as input, not looked up.
 CustomerId = Path(ge=1, le=2**63 - 1, description="siyu customer id")
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "missing or invalid API key"},
-    403: {"description": "the caller may not export or erase personal data"},
-    404: {"description": "no such customer (or already erased)"},
-    422: {"description": "the id is not a valid customer id"},
-}
+_ERRORS = error_responses(
+    401, 403, 404, 422,
+    s403="the caller may not export or erase personal data",
+    s404="no such customer (or already erased)",
+    s422="the id is not a valid customer id")
 
 
 def _ip(request: Request) -> str | None:

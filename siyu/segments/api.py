@@ -13,11 +13,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from siyu.auth.deps import Principal, require
 from siyu.kit import csvsafe
+from siyu.kit.openapi import API_ERRORS
 from siyu.kit.web import get_session
 from siyu.privacy import service as privacy
 from siyu.segments import service
 
-router = APIRouter(prefix="/api/v1/segments", tags=["segments"])
+router = APIRouter(prefix="/api/v1/segments", tags=["segments"], responses=API_ERRORS)
 
 
 class RuleIn(BaseModel):

@@ -11,12 +11,13 @@ from sqlalchemy.orm import Session
 from siyu.auth.deps import Principal, require
 from siyu.customers import service as customers
 from siyu.errors import Forbidden, NotFound
+from siyu.kit.openapi import API_ERRORS
 from siyu.kit.web import get_session
 from siyu.service import metrics as desk_metrics
 from siyu.service import service as desk
 from siyu.service.models import Conversation
 
-router = APIRouter(prefix="/api/v1", tags=["service"])
+router = APIRouter(prefix="/api/v1", tags=["service"], responses=API_ERRORS)
 # Conversations are read by analysts' keys and by the desk integrations' keys alike.
 CONVERSATION_SCOPES = ("read", "service")
 

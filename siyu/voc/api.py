@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from siyu.auth.deps import Principal, require
+from siyu.kit.openapi import API_ERRORS
 from siyu.kit.web import get_session
 from siyu.privacy import service as privacy
 from siyu.voc import analysis, service, surveys
@@ -22,7 +23,7 @@ from siyu.voc.models import Survey
 _HERE = Path(__file__).resolve().parent
 templates = Jinja2Templates(directory=str(_HERE / "templates"))
 page_router = APIRouter(include_in_schema=False)
-router = APIRouter(prefix="/api/v1/voc", tags=["voc"])
+router = APIRouter(prefix="/api/v1/voc", tags=["voc"], responses=API_ERRORS)
 
 
 def _page_context(session: Session, link: surveys.Link) -> dict[str, Any]:

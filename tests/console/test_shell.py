@@ -14,7 +14,8 @@ def test_an_unknown_page_answers_with_the_chinese_404_page(app_client: TestClien
     assert page.headers["content-type"].startswith("text/html")
     assert "找不到页面" in page.text and "Not Found" not in page.text
     api = app_client.get("/api/v1/nonexistent")
-    assert api.status_code == 404 and api.json() == {"detail": "Not Found"}
+    assert api.status_code == 404
+    assert api.json() == {"error": "not_found", "message": "Not Found"}
 
 
 def test_pages_link_a_favicon_that_exists(app_client: TestClient) -> None:

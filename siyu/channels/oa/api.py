@@ -9,9 +9,12 @@ from sqlalchemy.orm import Session
 from siyu.channels.config import channel_settings_of
 from siyu.channels.oa import inbound
 from siyu.config import Settings
+from siyu.kit.openapi import NO_BEARER, error_responses
 from siyu.kit.web import get_session
 
-router = APIRouter(prefix="/channels/oa", tags=["channels"])
+# The platform signs its calls (signature over the token); no bearer key.
+router = APIRouter(prefix="/channels/oa", tags=["channels"],
+                   responses=error_responses(400, 403, 413, 503))
 
 
 def _settings(request: Request) -> Settings:
@@ -20,7 +23,7 @@ def _settings(request: Request) -> Settings:
 
 
 @router.get("/callback", response_class=PlainTextResponse,
-            summary="Official account server verification")
+            summary="Official account server verification", openapi_extra=NO_BEARER)
 def verify(request: Request) -> PlainTextResponse:
     """The platform checks the server URL: answer ``echostr`` once the signature holds."""
     protocol = inbound.make_protocol(channel_settings_of(request.app.state))
@@ -32,7 +35,7 @@ async def _body(request: Request) -> bytes:
 
 
 @router.post("/callback", response_class=PlainTextResponse,
-             summary="Official account message and event callback")
+             summary="Official account message and event callback", openapi_extra=NO_BEARER)
 def receive(request: Request, body: bytes = Depends(_body),
             session: Session = Depends(get_session, scope="function")) -> PlainTextResponse:
     """Verify and store a message or event; the bot answers later through the outbox.

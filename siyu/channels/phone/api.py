@@ -14,9 +14,12 @@ from siyu.channels.config import channel_settings_of
 from siyu.channels.phone import calls, generic, protocol, survey
 from siyu.config import Settings
 from siyu.errors import SiyuError
+from siyu.kit.openapi import NO_BEARER, error_responses
 from siyu.kit.web import get_session
 
-router = APIRouter(prefix="/channels/phone", tags=["channels"])
+# The call centre signs its calls (siyu.channels.phone.protocol); no bearer key.
+router = APIRouter(prefix="/channels/phone", tags=["channels"],
+                   responses=error_responses(400, 401, 403, 404, 409, 413, 422, 503))
 templates = Jinja2Templates(directory=str(Path(__file__).resolve().parent / "templates"))
 _NO_STORE = {"Cache-Control": "no-store"}
 
@@ -49,7 +52,8 @@ def receive(state: Any, headers: dict[str, str], body: bytes, session: Session
                         channel=channel_settings_of(state))
 
 
-@router.post("/webhook", summary="Call centre webhook: one call event in, next actions out")
+@router.post("/webhook", summary="Call centre webhook: one call event in, next actions out",
+             openapi_extra=NO_BEARER)
 def webhook(request: Request, body: bytes = Depends(_body),
             session: Session = Depends(get_session, scope="function")) -> dict[str, Any]:
     """Verify the signature (before anything is parsed), apply the event, answer the
@@ -57,7 +61,8 @@ def webhook(request: Request, body: bytes = Depends(_body),
     return receive(request.app.state, dict(request.headers), body, session)
 
 
-@router.post("/generic/webhook", summary="A generic call centre's callbacks, mapped")
+@router.post("/generic/webhook", summary="A generic call centre's callbacks, mapped",
+             openapi_extra=NO_BEARER)
 def generic_webhook(request: Request, body: bytes = Depends(_body),
                     session: Session = Depends(get_session, scope="function")
                     ) -> dict[str, Any]:

@@ -8,9 +8,12 @@ from sqlalchemy.orm import Session
 
 from siyu.channels.wecom import inbound
 from siyu.config import Settings
+from siyu.kit.openapi import NO_BEARER, error_responses
 from siyu.kit.web import get_session
 
-router = APIRouter(prefix="/channels/wecom", tags=["channels"])
+# WeCom signs its calls (msg_signature over the token); no bearer key.
+router = APIRouter(prefix="/channels/wecom", tags=["channels"],
+                   responses=error_responses(400, 403, 413, 503))
 
 
 def _settings(request: Request) -> Settings:
@@ -22,7 +25,8 @@ def _params(request: Request) -> dict[str, str | None]:
     return dict(request.query_params)
 
 
-@router.get("/callback", response_class=PlainTextResponse, summary="WeCom URL verification")
+@router.get("/callback", response_class=PlainTextResponse, summary="WeCom URL verification",
+            openapi_extra=NO_BEARER)
 def verify(request: Request) -> PlainTextResponse:
     """WeCom checks the callback URL: answer the decrypted ``echostr`` as plain text."""
     crypto = inbound.make_crypto(_settings(request))
@@ -33,7 +37,8 @@ async def _body(request: Request) -> bytes:
     return await request.body()
 
 
-@router.post("/callback", summary="WeCom encrypted message callback")
+@router.post("/callback", summary="WeCom encrypted message callback",
+             response_class=PlainTextResponse, openapi_extra=NO_BEARER)
 def receive(request: Request, body: bytes = Depends(_body),
             session: Session = Depends(get_session, scope="function")) -> Response:
     """Verify, decrypt and store a message; the bot answers later through the outbox.
