@@ -233,24 +233,23 @@ def on_minute(session: Session, minute: dt.datetime, *, timezone: str = "Asia/Sh
 
 
 def _dated_ids(session: Session, field: str, day: dt.date) -> list[int]:
-    """Active customers whose ``field`` (``birthday`` or a date attribute written
-    ``YYYY-MM-DD...``) falls on ``day``'s month and day; 29 February counts as the 28th in
-    a year without it."""
+    """Active customers whose ``field`` (``birthday`` or a date attribute, read as the rule
+    language's ``attr_days`` reads it: a real ``YYYY-MM-DD...`` date, else nothing) falls on
+    ``day``'s month and day; 29 February counts as the 28th in a year without it."""
     import calendar
 
     from sqlalchemy import String, cast, func
 
     from siyu.customers.models import Customer
+    from siyu.segments.compiler import date_attribute
 
-    column = (cast(Customer.birthday, String) if field == "birthday"
-              else Customer.attributes[field].as_string())
+    column = cast(Customer.birthday if field == "birthday" else date_attribute(field), String)
     days = [f"{day:%m-%d}"]
     if (day.month, day.day) == (2, 28) and not calendar.isleap(day.year):
         days.append("02-29")
     return [int(c) for c in session.scalars(
-        select(Customer.id).where(Customer.status == "active",
-                                  func.substr(column, 6, 5).in_(days),
-                                  func.length(column) >= 10)
+        select(Customer.id).where(Customer.status == "active", column.is_not(None),
+                                  func.substr(column, 6, 5).in_(days))
         .order_by(Customer.id))]
 
 

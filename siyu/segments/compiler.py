@@ -468,9 +468,7 @@ def _attr(rule: AttrCompare) -> ColumnElement[bool]:
 
 
 def _attr_days(rule: AttrDays, ctx: Context) -> ColumnElement[bool]:
-    day: ColumnElement[Any] = attr_date(
-        Customer.attributes, literal(rule.name, String()),
-        literal(_sqlite_path(rule.name), String()))
+    day = date_attribute(rule.name)
     today = ctx.today
 
     def at_least(n: int) -> ColumnElement[bool]:
@@ -483,6 +481,14 @@ def _attr_days(rule: AttrDays, ctx: Context) -> ColumnElement[bool]:
 
     # Not a date gives NULL: the condition is false, whatever the comparison.
     return and_(day.is_not(None), _whole_units(at_least, rule.cmp, rule.value))
+
+
+def date_attribute(name: str) -> ColumnElement[Any]:
+    """The customer's attribute ``name`` as a date when it is a real ``YYYY-MM-DD[...]``
+    string, else NULL: what ``attr_days`` reads, for other domains' queries (the playbooks'
+    ``date`` trigger). ISO text on SQLite, a ``date`` on PostgreSQL."""
+    return attr_date(Customer.attributes, literal(name, String()),
+                     literal(_sqlite_path(name), String()))
 
 
 class attr_date(FunctionElement[dt.date]):

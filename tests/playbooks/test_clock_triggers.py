@@ -153,6 +153,11 @@ def test_a_date_attribute_and_the_29th_of_february(db: Session, settings: Settin
     leap = make_customer(db, name="闰日", attributes={"car_purchase_date": "2024-02-29"})
     plain = make_customer(db, name="平日", attributes={"car_purchase_date": "2023-02-28"})
     make_customer(db, name="文字", attributes={"car_purchase_date": "不知道"})
+    # Not dates, though their characters 6 to 10 read 02-28: the rule language's attr_days
+    # would not read them as dates either.
+    make_customer(db, name="无效", attributes={"car_purchase_date": "2023-02-28x"})
+    make_customer(db, name="数字", attributes={"car_purchase_date": 20230228})
+    make_customer(db, name="月份", attributes={"car_purchase_date": "0000-02-28"})
     assert triggers._dated_ids(db, "car_purchase_date", dt.date(2027, 2, 28)) == [leap, plain]
     assert triggers._dated_ids(db, "car_purchase_date", dt.date(2028, 2, 28)) == [plain]
     assert triggers._dated_ids(db, "car_purchase_date", dt.date(2028, 2, 29)) == [leap]
