@@ -54,6 +54,7 @@ def _seed(env: Env, customers: int, seed: int, now: str | None) -> generator.See
     console.print(f"seeded {customers:,} customers in {result.seconds:.1f} s "
                   f"({result.merges} merges, {result.conflicts} conflicts to review)",
                   highlight=False)
+    _playbooks(env, generator.parse_now(now), seed)
     _score(env, generator.parse_now(now))
     _knowledge_base(env, customers)
     _journeys(env, generator.parse_now(now), customers)
@@ -136,6 +137,20 @@ def _journeys(env: Env, now: dt.datetime, customers: int) -> None:
     counts = "，".join(f"{name} {n:,}" for name, n in report.members.items())
     console.print(f"journeys: {counts} (recomputed in {report.seconds:.1f} s)",
                   highlight=False)
+
+
+def _playbooks(env: Env, now: dt.datetime, seed: int) -> None:
+    """The demo brand's six SOP playbooks and months of their history (siyu.demo.playbooks);
+    before the scores, which count the orders the reminders brought."""
+    from siyu.demo.playbooks import HISTORY_DAYS, seed_demo_playbooks
+
+    with console.status("应用自动化剧本并生成历史…"):
+        report = seed_demo_playbooks(env.sessions, now=now, seed=seed,
+                                     timezone=env.settings.timezone)
+    runs = "，".join(f"{name} {n:,}" for name, n in report.runs.items())
+    console.print(f"playbooks: {len(report.runs)} active, {HISTORY_DAYS} days of runs ({runs}), "
+                  f"{report.sends:,} sends, {report.orders_added:,} orders after reminders "
+                  f"({report.seconds:.1f} s)", highlight=False)
 
 
 def _voice_of_customer(env: Env, now: dt.datetime | None, customers: int) -> None:

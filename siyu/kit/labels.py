@@ -73,6 +73,7 @@ EVENT_TYPES: tuple[tuple[str, str], ...] = (
     ("appointment_rescheduled", "预约改期"), ("appointment_cancelled", "预约取消"),
     ("appointment_attended", "预约到店"), ("appointment_no_show", "预约未到店"),
     ("appointment_reminder_due", "预约提醒"),
+    ("complaint_resolved", "投诉已解决"),
 )
 ORDER_STATUSES: tuple[tuple[str, str], ...] = (
     ("created", "待支付"), ("paid", "已支付"), ("shipped", "已发货"), ("delivered", "已签收"),
