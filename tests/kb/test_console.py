@@ -114,7 +114,9 @@ def test_train_and_evaluate_button_shows_accuracy(
     sign_in_at(page, f"{live_server.url}/kb", "operator")
     with sessions() as s:
         trained_before = s.scalar(select(func.max(NluModel.id)))
-    page.get_by_role("button", name="训练并评估").click()
+    # Training runs in the request the form posts: the click waits for that navigation, which
+    # takes far longer than the page's default 10 s on a loaded machine.
+    page.get_by_role("button", name="训练并评估").click(timeout=60_000)
     expect(page.locator(".flash")).to_contain_text("训练完成", timeout=60_000)
     accuracy = page.locator("#cv-accuracy").inner_text()
     assert re.fullmatch(r"\d{1,3}\.\d%", accuracy), accuracy
