@@ -22,7 +22,8 @@ log = logging.getLogger("siyu.jobs")
 TASK_MODULES: list[str] = ["siyu.segments.tasks", "siyu.channels.tasks", "siyu.analytics.tasks",
                            "siyu.service.tasks",
                            "siyu.privacy.tasks", "siyu.playbooks.tasks",
-                           "siyu.journeys.tasks", "siyu.appointments.tasks"]
+                           "siyu.journeys.tasks", "siyu.appointments.tasks",
+                           "siyu.points.tasks"]
 
 # Work other than jobs that a worker runs each round: ``fn(factory, worker) -> done``
 # (e.g. the playbook engine's due runs). Registered by task modules on import.

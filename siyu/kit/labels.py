@@ -95,8 +95,14 @@ BOT_ACTIONS: tuple[tuple[str, str], ...] = (
     ("answer", "回答"), ("faq", "回答常见问题"),
     ("handoff", "转人工"), ("clarify", "请客户说明"), ("greet", "问候"),
     ("appointment_book", "预约顾问服务"), ("appointment_reschedule", "预约改期"),
-    ("appointment_cancel", "取消预约"),
+    ("appointment_cancel", "取消预约"), ("points_balance", "查询积分"),
 )
+POINTS_SOURCES: tuple[tuple[str, str], ...] = (
+    ("order", "购物积分"), ("order_refund", "订单退款收回"), ("redeem", "积分兑换"),
+    ("manual", "人工调整"), ("referral", "邀请好友"), ("playbook", "运营活动"),
+    ("opening", "期初积分"), ("expiry", "积分过期"),
+)
+"""Where a points ledger entry came from (``points_entries.source``)."""
 HANDOFF_REASONS: tuple[tuple[str, str], ...] = (
     ("low_confidence", "机器人没有把握（置信度低）"), ("requested", "客户要求转人工"),
     ("complaint", "客户投诉"), ("negative", "客户情绪负面"), ("repeated", "问题反复未解决"),
@@ -124,7 +130,7 @@ TABLES: Mapping[str, tuple[tuple[str, str], ...]] = MappingProxyType({
     "channel": CHANNELS, "purpose": CONSENT_PURPOSES, "event": EVENT_TYPES,
     "order_status": ORDER_STATUSES, "attribute": ATTRIBUTE_KEYS, "intent": INTENTS,
     "action": BOT_ACTIONS, "reason": HANDOFF_REASONS, "kb_match": KB_MATCH_MODES,
-    "role": ROLES, "misc": MISC, "column": EXPORT_COLUMNS,
+    "role": ROLES, "misc": MISC, "column": EXPORT_COLUMNS, "points_source": POINTS_SOURCES,
 })
 
 _ORDER = ("misc", "role", "identity", "channel", "purpose", "event", "order_status",

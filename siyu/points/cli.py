@@ -1,4 +1,5 @@
-"""``siyu points``: award, balance and history on the points ledger."""
+"""``siyu points``: award, balance and history on the points ledger; rewards and
+redemption; expiry and the liability report."""
 
 from __future__ import annotations
 
@@ -57,12 +58,17 @@ def balance(ref: RefArg, as_json: JsonOpt = False) -> None:
 
     env = open_env()
     with env.sessions() as s:
+        from siyu.points import expiry
+
         cid = _customer(s, env.settings, ref)
-        out = {"customer_id": cid, "balance": service.balance(s, cid)}
+        soon = expiry.expiring(s, cid, timezone=env.settings.timezone)
+        out = {"customer_id": cid, "balance": service.balance(s, cid),
+               "expiring": soon.to_dict()}
     if as_json:
         print_json(out)
     else:
-        console.print(f"积分余额 {out['balance']}")
+        tail = (f"；{soon.points} 积分将于 {soon.last_day} 后过期" if soon.points else "")
+        console.print(f"积分余额 {out['balance']}{tail}", highlight=False)
 
 
 @app.command("history")
@@ -147,3 +153,70 @@ def redeem(ref: RefArg, reward_name: Annotated[str, typer.Argument(help="reward 
     else:
         console.print(("已兑换" if result.created else "已兑换过，未重复扣分")
                       + f"「{result.reward}」；余额 {result.balance}", highlight=False)
+
+
+def _now(value: str | None) -> Any:
+    import datetime as dt
+
+    from siyu.db import utcnow
+
+    if not value:
+        return utcnow()
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter("an ISO 8601 time, e.g. 2027-01-01T00:10:00+08:00",
+                                 param_hint="--now") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+NowOpt = Annotated[str | None, typer.Option("--now", help="as of this ISO time (default: now)")]
+
+
+@app.command("expire")
+@handle_errors
+def expire(now: NowOpt = None, as_json: JsonOpt = False) -> None:
+    """Write the expiry entries of every cutoff passed (SIYU_POINTS_EXPIRE_AFTER_YEARS);
+    a re-run writes nothing. The daily job ``points.expire`` does the same."""
+    from siyu.points import expiry
+
+    moment = _now(now)
+    env = open_env()
+    with env.sessions() as s:
+        result = expiry.expire(s, now=moment, timezone=env.settings.timezone)
+        s.commit()
+    out = result.to_dict()
+    if as_json:
+        print_json(out)
+    elif not out["years"]:
+        console.print("积分不过期，或还没有到期的年份", highlight=False)
+    else:
+        console.print(f"已处理 {out['years'][0]}–{out['years'][-1]} 年获得的积分：过期 "
+                      f"{out['points']} 积分，{out['entries']} 条记录", highlight=False)
+
+
+@app.command("liability")
+@handle_errors
+def liability(now: NowOpt = None, as_json: JsonOpt = False) -> None:
+    """Points outstanding and their value, what expires next, the last 30 days' movement."""
+    from siyu.points import expiry
+
+    moment = _now(now)
+    env = open_env()
+    with env.sessions() as s:
+        out = expiry.liability(s, now=moment, timezone=env.settings.timezone)
+    if as_json:
+        print_json(out)
+        return
+    table = Table("项目", "数值")
+    table.add_row("未使用积分", f"{out['outstanding']}（{out['holders']} 位客户）")
+    table.add_row("折合金额", f"¥{out['value_yuan']:,.2f}")
+    exp = out["expiring"]
+    table.add_row("下次到期", "不过期" if exp["last_day"] is None
+                  else f"{exp['points']} 积分，{exp['last_day']} 后过期")
+    table.add_row("积分为负的客户", f"{out['in_debt']} 位，共欠 {out['owed']} 积分")
+    table.add_row(f"近 {out['days']} 天获得", str(out["earned"]))
+    table.add_row(f"近 {out['days']} 天兑换", str(out["redeemed"]))
+    table.add_row(f"近 {out['days']} 天过期", str(out["expired"]))
+    table.add_row(f"近 {out['days']} 天退款收回", str(out["reversed"]))
+    console.print(table)

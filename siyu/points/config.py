@@ -4,6 +4,11 @@
   order), awarded once per order when it is stored as, or changes to, a purchase status
   (paid, shipped, delivered, completed) — not for orders of a file import, which are
   history. A refunded or cancelled order takes back what it earned, whenever it earned it.
+* ``SIYU_POINTS_EXPIRE_AFTER_YEARS`` (0: never, the default): with 1, points earned in year
+  Y expire at the end of year Y+1 ("the end of the following year"), in the brand's time
+  zone (``SIYU_TIMEZONE``); spending and reversals use the oldest points first.
+* ``SIYU_POINTS_YUAN_PER_POINT`` (default 0.01, i.e. 100 积分抵 1 元 as the demo knowledge
+  base says): what a point is worth, for the liability report.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ class PointsSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SIYU_", env_file=None, extra="ignore")
 
     points_per_yuan: float = Field(default=0.0, ge=0, le=1000)
+    points_expire_after_years: int = Field(default=0, ge=0, le=20)
+    points_yuan_per_point: float = Field(default=0.01, ge=0, le=1000)
 
 
 @lru_cache

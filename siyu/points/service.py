@@ -197,7 +197,8 @@ def redeem(session: Session, customer_id: int, reward_name: str, *, key: str,
     return RedeemResult(row.id, reward.name, reward.cost, balance(session, customer_id), True)
 
 
-def reverse_order_points(session: Session, customer_id: int, order_id: str) -> Entry | None:
+def reverse_order_points(session: Session, customer_id: int, order_id: str, *,
+                         at: dt.datetime | None = None) -> Entry | None:
     """An order refunded: take back what it earned (source ``order``, key the order id),
     once. Points already spent may take the balance below zero; redemptions are then
     refused until it recovers."""
@@ -206,7 +207,8 @@ def reverse_order_points(session: Session, customer_id: int, order_id: str) -> E
     if earned is None or earned.amount <= 0:
         return None
     return add_entry(session, customer_id, -earned.amount, source="order_refund",
-                     key=order_id, reason="订单退款，收回积分", allow_negative_balance=True)
+                     key=order_id, reason="订单退款，收回积分", allow_negative_balance=True,
+                     at=at)
 
 
 def earn_for_order(session: Session, customer_id: int, order_id: str, amount: float,

@@ -1,5 +1,5 @@
 """Rewards and redemption, points earned by purchases and taken back on refunds, and the
-ledger's invariants over random sequences of earn, redeem and refund (Hypothesis)."""
+ledger's invariants over random sequences of earn, redeem, expire and refund (Hypothesis)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -120,44 +120,108 @@ def test_orders_of_a_file_import_earn_nothing(
     assert points.balance(db, cid) == 0
 
 
-ops = st.lists(st.one_of(
+ops = st.lists(st.tuples(st.one_of(
     st.tuples(st.just("earn"), st.integers(1, 500)),
     st.tuples(st.just("redeem"), st.sampled_from(["小礼品", "大礼品", "限量款"])),
     st.tuples(st.just("refund"), st.integers(0, 9)),
-), max_size=25)
+    st.tuples(st.just("expire"), st.just(0)),
+), st.integers(0, 400)), max_size=25)  # (operation, days since the previous one)
+
+CST = dt.timezone(dt.timedelta(hours=8))
 
 
-@settings(max_examples=40, deadline=None,
+def fifo_unspent(rows: list[PointsEntry], year: int, cut: dt.datetime) -> int:
+    """What is left at ``cut`` of the points earned up to ``year``, lot by lot: each debit
+    takes the oldest lot first; a debit beyond every lot is a debt the next points fill.
+    (An independent model of what siyu.points.expiry computes in aggregate.)"""
+    lots: list[list[int]] = []  # [year earned, points left]
+    debt = 0
+    for e in sorted(rows, key=lambda r: (r.at, r.id)):
+        if not (e.at < cut or (e.source == "expiry" and e.at <= cut)):
+            continue
+        if e.amount > 0:
+            fill = min(debt, e.amount)
+            debt -= fill
+            if e.amount > fill:
+                lots.append([e.at.astimezone(CST).year, e.amount - fill])
+        else:
+            need = -e.amount
+            while need and lots:
+                take = min(need, lots[0][1])
+                lots[0][1] -= take
+                need -= take
+                if not lots[0][1]:
+                    lots.pop(0)
+            debt += need
+    return sum(left for y, left in lots if y <= year)
+
+
+@settings(max_examples=60, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(ops)
-def test_the_ledger_balances_for_any_sequence(db: Session, sequence: list[tuple[str, object]]
-                                              ) -> None:
+@example([(("earn", 300), 0), (("redeem", "小礼品"), 30), (("earn", 120), 400),
+          (("refund", 1), 10), (("expire", 0), 400), (("earn", 80), 5),
+          (("expire", 0), 400), (("redeem", "限量款"), 1), (("expire", 0), 0)])
+@example([(("earn", 100), 0), (("redeem", "限量款"), 1), (("refund", 0), 1),
+          (("earn", 30), 200), (("expire", 0), 900)])  # a debt: nothing expires
+def test_the_ledger_balances_for_any_sequence(
+        db: Session, sequence: list[tuple[tuple[str, object], int]]) -> None:
     """Whatever happens, the balance is the sum of the entries; a redemption never takes it
     below zero (only a refund of points already spent may); a refused redemption — short
-    balance or out of stock — writes nothing."""
+    balance or out of stock — writes nothing; an expiry (points earned in year Y expire at
+    the end of Y+1, oldest points spent first) takes exactly what a lot-by-lot FIFO model
+    says is left of the expired years, never more, never below zero, leaves a negative
+    balance as it is, and a re-run writes nothing."""
+    from siyu.points import expiry
+
     savepoint = db.begin_nested()
     try:
         cid = customer(db)
         for name, cost, left in (("小礼品", 50, None), ("大礼品", 400, 3), ("限量款", 100, 1)):
             points.add_reward(db, name, cost, stock=left)
         earned: list[str] = []
-        for i, (op, arg) in enumerate(sequence):
+        now = dt.datetime(2024, 1, 1, 9, tzinfo=CST)
+        for i, ((op, arg), days) in enumerate(sequence):
+            now += dt.timedelta(days=days)
             before_balance, before_counts = points.balance(db, cid), counts(db)
             if op == "earn":
-                points.add_entry(db, cid, int(arg), source="order", key=f"o{i}")  # type: ignore[call-overload]
+                points.add_entry(db, cid, int(arg), source="order", key=f"o{i}", at=now)  # type: ignore[call-overload]
                 earned.append(f"o{i}")
             elif op == "redeem":
                 left_before = stock(db, str(arg))
                 try:
-                    result = points.redeem(db, cid, str(arg), key=f"r{i}")
+                    result = points.redeem(db, cid, str(arg), key=f"r{i}", at=now)
                 except (InsufficientPoints, OutOfStock):
                     assert counts(db) == before_counts
                     assert stock(db, str(arg)) == left_before
                 else:
                     assert before_balance >= result.cost and result.balance >= 0
                     assert result.balance == before_balance - result.cost
+            elif op == "expire":
+                done = expiry.expire(db, now=now, years=1, timezone="Asia/Shanghai")
+                after = points.balance(db, cid)
+                assert after == before_balance - done.points
+                assert after >= 0 if before_balance >= 0 else after == before_balance
+                rows = list(db.scalars(select(PointsEntry).where(
+                    PointsEntry.customer_id == cid)))
+                event("an expiry written" if done.entries else "nothing to expire")
+                running = before_balance
+                for year, amount in sorted(done.by_year.items()):
+                    cut = expiry.cutoff(year, 1, "Asia/Shanghai")
+                    others = [r for r in rows if r.key != f"{cid}:{year}"
+                              or r.source != "expiry"]
+                    others = [r for r in others if not (
+                        r.source == "expiry" and int(r.key.split(":")[1]) > year
+                        and int(r.key.split(":")[1]) in done.by_year)]
+                    unspent = fifo_unspent(others, year, cut)
+                    assert 0 < amount <= unspent
+                    assert amount == min(unspent, running)
+                    running -= amount
+                assert expiry.expire(db, now=now, years=1,
+                                     timezone="Asia/Shanghai").entries == 0
+                assert counts(db)[0] == before_counts[0] + done.entries
             elif earned:
-                points.reverse_order_points(db, cid, earned[int(arg) % len(earned)])  # type: ignore[call-overload]
+                points.reverse_order_points(db, cid, earned[int(arg) % len(earned)], at=now)  # type: ignore[call-overload]
             total = int(db.scalar(select(func.coalesce(func.sum(PointsEntry.amount), 0))
                                   .where(PointsEntry.customer_id == cid)) or 0)
             assert points.balance(db, cid) == total
