@@ -20,9 +20,11 @@ from sqlalchemy.orm import Session
 from siyu.appointments import service
 from siyu.appointments.errors import AppointmentNotFound
 from siyu.auth.deps import Principal, require
+from siyu.kit.openapi import API_ERRORS
 from siyu.kit.web import get_session
 
-router = APIRouter(prefix="/api/v1/appointments", tags=["appointments"])
+router = APIRouter(prefix="/api/v1/appointments", tags=["appointments"],
+                   responses=API_ERRORS)
 ics_router = APIRouter(include_in_schema=False)
 BOOK = "service.agent"
 READ = "customers.read"

@@ -49,8 +49,15 @@ def error_responses(*statuses: int, **descriptions: str) -> dict[int | str, dict
 
 
 # The errors any /api/v1 route may answer: a malformed body, no or a bad key, a key or
-# role without the permission, an unknown id, a body over SIYU_MAX_BODY_BYTES, bad input.
-API_ERRORS = error_responses(400, 401, 403, 404, 413, 422)
+# role without the permission, an unknown id, a write that conflicts with the state (a
+# name taken, a merge already undone, a slot booked), a body over SIYU_MAX_BODY_BYTES, bad
+# input. tests/test_api_fuzz.py checks that every /api/v1 operation documents them.
+API_ERRORS = error_responses(400, 401, 403, 404, 409, 413, 422)
+
+# ``responses=`` of a CSV export (with ``response_class=StreamingResponse``).
+CSV_RESPONSE: dict[int | str, dict[str, Any]] = {200: {
+    "description": "CSV, UTF-8 with a byte-order mark; formula cells neutralised",
+    "content": {"text/csv": {"schema": {"type": "string"}}}}}
 
 # ``openapi_extra`` of a route that takes no bearer key (the platform signs its callbacks).
 NO_BEARER: dict[str, Any] = {"security": []}

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from siyu.auth.deps import Principal, require
 from siyu.kit import csvsafe
-from siyu.kit.openapi import API_ERRORS
+from siyu.kit.openapi import API_ERRORS, CSV_RESPONSE
 from siyu.kit.web import get_session
 from siyu.privacy import service as privacy
 from siyu.segments import service
@@ -163,7 +163,8 @@ def changes(
             "next_after_id": items[-1].id if items else after_id}
 
 
-@router.get("/{segment_id}/export.csv")
+@router.get("/{segment_id}/export.csv", response_class=StreamingResponse,
+            responses=CSV_RESPONSE)
 def export_csv(
     segment_id: int,
     request: Request,
