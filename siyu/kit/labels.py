@@ -94,8 +94,8 @@ BOT_ACTIONS: tuple[tuple[str, str], ...] = (
     ("order_status", "查询订单状态"), ("payment_help", "支付问题处理"),
     ("answer", "回答"), ("faq", "回答常见问题"),
     ("handoff", "转人工"), ("clarify", "请客户说明"), ("greet", "问候"),
-    ("appointment_book", "预约顾问服务"), ("appointment_reschedule", "预约改期"),
-    ("appointment_cancel", "取消预约"), ("points_balance", "查询积分"),
+    ("book_appointment", "预约顾问服务"), ("move_appointment", "预约改期"),
+    ("cancel_appointment", "取消预约"), ("points_balance", "查询积分"),
 )
 POINTS_SOURCES: tuple[tuple[str, str], ...] = (
     ("order", "购物积分"), ("order_refund", "订单退款收回"), ("redeem", "积分兑换"),

@@ -270,6 +270,34 @@ def decide(session: Session, runtime: kb.KbRuntime, ctx: CustomerContext, text: 
     return out
 
 
+def _appointment_pending(session: Session, conv: Conversation) -> dict[str, Any] | None:
+    """The booking dialogue's state stored with the bot's last decision, if it made one."""
+    last = session.scalars(select(BotDecision).where(BotDecision.conversation_id == conv.id)
+                           .order_by(BotDecision.id.desc()).limit(1)).first()
+    for step in (last.steps or []) if last is not None else []:
+        if step.get("step") == "appointment":
+            return dict(step)
+    return None
+
+
+def _appointment_turn(session: Session, conv: Conversation, text: str, *, now: dt.datetime,
+                      timezone: str) -> Outcome | None:
+    """The appointments dialogue (book, reschedule, cancel: a bot action of the
+    appointments domain), unless the message asks for a person or is angry."""
+    from siyu.appointments import bot as appointments
+
+    if HUMAN_RE.search(text) or ANGER_RE.search(text):
+        return None
+    got = appointments.turn(session, conv.customer_id, text,
+                            pending=_appointment_pending(session, conv), now=now,
+                            timezone=timezone)
+    if got is None:
+        return None
+    out = Outcome(action=got.action, reason=got.reason, replies=list(got.replies))
+    out.step("appointment", **got.state)
+    return out
+
+
 def handle_inbound(session: Session, message_id: int, *, now: dt.datetime | None = None
                    ) -> Outcome | None:
     """Run the bot on inbound message ``message_id``: store its decision, queue its replies,
@@ -290,9 +318,12 @@ def handle_inbound(session: Session, message_id: int, *, now: dt.datetime | None
     ctx = load_context(session, conv.customer_id, now=now or utcnow(),
                        timezone=settings.timezone)
     runtime = kb.load_runtime(session)
-    out = decide(session, runtime, ctx, message.text or "", first_turn=_first_bot_turn(
-        session, conv), options=_options_offered(session, conv),
-        addressed=_addressed_incidents(session, conv))
+    out = _appointment_turn(session, conv, message.text or "", now=now or utcnow(),
+                            timezone=settings.timezone)
+    if out is None:
+        out = decide(session, runtime, ctx, message.text or "", first_turn=_first_bot_turn(
+            session, conv), options=_options_offered(session, conv),
+            addressed=_addressed_incidents(session, conv))
     previous_intent = conv.last_intent
     if out.handoff == "low_confidence":
         # Not understood: an earlier topic (a greeting) or an untrusted guess must not pose

@@ -62,13 +62,33 @@
       row.appendChild(who);
     }
     var bubble = document.createElement("div");
-    bubble.className = "bubble"; bubble.textContent = m.text;
+    bubble.className = "bubble"; linkify(bubble, m.text || "");
     row.appendChild(bubble);
     if (m.csat) { row.appendChild(csatButtons()); }
     list.appendChild(row);
     list.scrollTop = list.scrollHeight;
     if (m.id) { shown[m.id] = row; }
     return row;
+  }
+
+  // Web addresses in a reply (an appointment's calendar link) become links; the rest stays
+  // text (never HTML from a message).
+  var LINK = /(https?:\/\/[^\s]+|\/appointments\/\d+\.ics\?sig=[0-9a-f]+)/g;
+  function linkify(el, text) {
+    var at = 0, m;
+    LINK.lastIndex = 0;
+    while ((m = LINK.exec(text)) !== null) {
+      el.appendChild(document.createTextNode(text.slice(at, m.index)));
+      var a = document.createElement("a");
+      a.href = m[0]; a.textContent = m[0]; a.className = "link";
+      a.target = "_blank"; a.rel = "noopener";
+      if (m[0].indexOf(".ics?") > 0) {
+        a.setAttribute("download", ""); a.textContent = "下载日历文件"; a.className = "link ics";
+      }
+      el.appendChild(a);
+      at = m.index + m[0].length;
+    }
+    el.appendChild(document.createTextNode(text.slice(at)));
   }
 
   function csatButtons() {
