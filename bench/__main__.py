@@ -13,7 +13,8 @@ import sys
 from pathlib import Path
 
 BENCHES = ["ingest", "read360", "scores", "segments", "bot", "channels", "privacy",
-           "playbooks", "phone", "voc", "journeys", "login"]
+           "playbooks", "playbooks_latency", "playbooks_ingest",
+           "playbooks_crash", "phone", "voc", "journeys", "login"]
 
 
 def main(argv: list[str] | None = None) -> int:

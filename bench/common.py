@@ -95,14 +95,15 @@ def api_key(url: str) -> str:
 
 
 @contextlib.contextmanager
-def server(url: str, *, extra_env: dict[str, str] | None = None, processes: int = 1
-           ) -> Iterator[str]:
-    """Run ``siyu serve`` (``--workers processes``) on a free loopback port; yield its URL."""
+def server(url: str, *, extra_env: dict[str, str] | None = None, processes: int = 1,
+           worker: bool = False) -> Iterator[str]:
+    """Run ``siyu serve`` (``--workers processes``; with ``worker`` the job loop runs in the
+    server process, as plain ``siyu serve`` does) on a free loopback port; yield its URL."""
     port = free_port()
     env = {**os.environ, "SIYU_DATABASE_URL": url, **(extra_env or {})}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "siyu.cli", "serve", "--port", str(port), "--no-worker",
-         "--workers", str(processes)],
+        [sys.executable, "-m", "siyu.cli", "serve", "--port", str(port),
+         "--worker" if worker else "--no-worker", "--workers", str(processes)],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     base = f"http://127.0.0.1:{port}"
     try:
