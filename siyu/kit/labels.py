@@ -122,7 +122,7 @@ MISC: tuple[tuple[str, str], ...] = (
     ("male", "男"), ("female", "女"), ("unknown", "未知"), ("active", "正常"),
     ("merged", "已合并"), ("order", "订单"), ("event", "事件"), ("merge", "合并"),
     ("system", "系统"), ("csat", "CSAT 满意度"), ("nps", "NPS 净推荐值"),
-    ("ces", "CES 费力度"),
+    ("ces", "CES 费力度"), ("birthday", "生日"),
 )
 
 TABLES: Mapping[str, tuple[tuple[str, str], ...]] = MappingProxyType({

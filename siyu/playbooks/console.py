@@ -42,7 +42,8 @@ TRIGGER_ZH = {"event": "事件", "order_status": "订单状态", "scenario": "�
 OUTCOME_ZH = {"queued": "已发送", "sent": "已发送", "delivered": "已送达", "created": "已创建",
               "pending": "待发送", "would_send": "将发送", "deferred": "延后",
               "suppressed": "不发送", "failed": "失败", "outcome_unknown": "结果未知",
-              "done": "完成", "holdout": "对照组"}
+              "done": "完成", "holdout": "对照组", "waiting": "等待中", "exited": "已退出"}
+TASK_KIND_ZH = {"call": "电话回访", "chat": "私聊", "appointment": "预约邀请"}
 KIND_ZH = {"send": "发送", "wait": "等待", "wait_for": "等待事件", "branch": "分支",
            "task": "任务", "tag": "打标签", "points": "积分", "webhook": "Webhook",
            "exit": "退出", "goal": "达成目标"}
@@ -71,7 +72,27 @@ def _render(request: Request, user: StaffUser, name: str, context: dict[str, Any
             status_code: int = 200) -> HTMLResponse:
     return pages.render(request, user, _HERE / "templates_console", name,
                         {"status_zh": STATUS_ZH, "trigger_zh": TRIGGER_ZH,
+                         "trigger_text": trigger_text,
                          "outcome_zh": OUTCOME_ZH, **context}, status_code=status_code)
+
+
+def trigger_text(kind: str, value: Any) -> str:
+    """A trigger as the list shows it: 事件：添加企业微信, 日期：生日, 沉默天数：60 天."""
+    from siyu.kit.labels import label
+
+    name = TRIGGER_ZH.get(kind, kind)
+    if value is None or value in ("", "None"):
+        return name
+    shown = {"event": lambda v: label(v, "event"),
+             "order_status": lambda v: label(v, "order_status"),
+             "date": lambda v: label(v), "inactive_days": lambda v: f"{v} 天"}.get(
+                 kind, str)(str(value))
+    return f"{name}：{shown}"
+
+
+def step_label(path: str) -> str:
+    """A step's address in the file as people read it: ``1.then.0`` is 1→满足→0."""
+    return path.replace(".then.", "→满足→").replace(".else.", "→不满足→")
 
 
 def funnel_stages(stats: dict[str, Any]) -> list[tuple[str, float]]:
@@ -85,7 +106,7 @@ def funnel_stages(stats: dict[str, Any]) -> list[tuple[str, float]]:
             continue
         sent = sum(n for outcome, n in step["outcomes"].items()
                    if outcome in ("queued", "sent", "delivered", "created"))
-        stages.append((f"步骤 {step['path']} 发送", float(sent)))
+        stages.append((f"步骤 {step_label(step['path'])} 发送", float(sent)))
     conversion = stats["conversion"]["treated"]
     stages.append(("达成目标", float(round((conversion or 0.0) * treated))))
     return stages
@@ -191,7 +212,8 @@ def playbook_detail(
     chart = charts.funnel(funnel_stages(stats), title=f"{name} 漏斗")
     steps = []
     for step in stats["steps"]:
-        steps.append({"path": step["path"], "kind": KIND_ZH.get(step["kind"], step["kind"]),
+        steps.append({"path": step_label(step["path"]),
+                      "kind": KIND_ZH.get(step["kind"], step["kind"]),
                       "outcomes": [(OUTCOME_ZH.get(o, o), n)
                                    for o, n in sorted(step["outcomes"].items())]})
     suppressed = [(pol.REASONS.get(r, r), n) for r, n in sorted(stats["suppressed"].items())]
@@ -223,10 +245,12 @@ def playbook_status(
 
 def contact_rows(session: Session, customer_id: int) -> list[dict[str, str]]:
     """The contact log as 360 card rows: when and which playbook step, the outcome and why."""
+    from siyu.kit.labels import label
+
     rows = []
     for item in service.contact_log(session, customer_id, limit=20):
         outcome = OUTCOME_ZH.get(item["outcome"], item["outcome"])
-        channel = item["channel"] or ""
+        channel = label(item["channel"], "channel") if item["channel"] else ""
         rows.append({"label": f"{item['at'][:16].replace('T', ' ')} {item['playbook']}",
                      "value": f"{channel} {outcome}".strip(),
                      "why": item["reason_zh"] or item["reason"] or ""})
@@ -236,7 +260,8 @@ def contact_rows(session: Session, customer_id: int) -> list[dict[str, str]]:
 def task_rows(session: Session, customer_id: int) -> list[dict[str, str]]:
     rows = []
     for task in service.open_tasks(session, customer_id=customer_id, limit=20):
-        rows.append({"label": f"{task['playbook']} · {task['kind']}",
+        kind = TASK_KIND_ZH.get(task["kind"], task["kind"])
+        rows.append({"label": f"{task['playbook']} · {kind}",
                      "value": f"截止 {task['due_at'][:16].replace('T', ' ')}",
                      "why": task["note"] or ""})
     return rows
