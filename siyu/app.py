@@ -40,6 +40,7 @@ from siyu.kit.validation import field_errors
 from siyu.kit.web import AccessLog, BodySizeLimit, CallbackBodyLimit, SecurityHeaders
 from siyu.playbooks import api as playbooks_api
 from siyu.playbooks import console as playbooks_console
+from siyu.points import api as points_api
 from siyu.privacy import api as privacy_api
 from siyu.privacy import console as privacy_console
 from siyu.referrals import api as referrals_api
@@ -62,7 +63,7 @@ ROUTERS = [auth_console.router, users_console.router, customers_api.router, even
            playbooks_api.router, playbooks_console.router, voc_api.page_router, voc_api.router,
            voc_console.router,
            journeys_api.router, referrals_api.router, appointments_api.router,
-           appointments_api.ics_router]
+           appointments_api.ics_router, points_api.router]
 # Models documented in the OpenAPI components though routes read them from raw JSON.
 DOCUMENTED_MODELS: list[type[BaseModel]] = [CustomerIn, OrderIn, EventIn, ErrorOut]
 

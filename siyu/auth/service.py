@@ -34,10 +34,12 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # Undoing a merge re-splits a customer's history: administrators only.
     "admin": frozenset({"customers.read", "customers.write", "pii.read", "users.manage",
                         "merges.undo", "audit.read", "customers.erase", "segments.read",
-                        "segments.write", "service.agent", "analytics.read", "kb.write"}),
+                        "segments.write", "service.agent", "analytics.read", "kb.write",
+                        "points.write"}),
     "operator": frozenset({"customers.read", "customers.write", "segments.read",
                            "segments.write",
-                           "analytics.read", "service.agent", "kb.write"}),
+                           "analytics.read", "service.agent", "kb.write",
+                           "points.write"}),
     "agent": frozenset({"customers.read", "service.agent"}),
     # Analysts read saved segments (人群) but do not create them.
     "analyst": frozenset({"customers.read", "analytics.read", "segments.read"}),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -64,8 +65,12 @@ def add_entry(session: Session, customer_id: int, amount: int, *, source: str, k
         PointsEntry.source == source, PointsEntry.key == key)).first()
     if existing is not None:
         return _entry(existing, created=False)
-    if amount < 0 and not allow_negative_balance and balance(session, customer_id) + amount < 0:
-        raise InsufficientPoints(f"customer {customer_id} has fewer than {-amount} points")
+    if amount < 0 and not allow_negative_balance:
+        have = balance(session, customer_id)
+        if have + amount < 0:
+            raise InsufficientPoints(short_message(have, -amount),
+                                     details=[{"field": "amount", "reason": "insufficient points",
+                                               "balance": have, "needed": -amount}])
     values = {"customer_id": customer_id, "amount": amount, "source": source, "key": key,
               "reason": (reason or None) and reason[:200], "at": at or utcnow(),
               "created_at": utcnow()}
@@ -76,6 +81,14 @@ def add_entry(session: Session, customer_id: int, amount: int, *, source: str, k
     row = session.scalars(select(PointsEntry).where(
         PointsEntry.source == source, PointsEntry.key == key)).one()
     return _entry(row, created=bool(inserted))
+
+
+def short_message(have: int, need: int) -> str:
+    """Why a spend is refused, in words a customer or an operator can read."""
+    if have < 0:
+        return (f"积分不足：当前积分为 {have}（退款收回了已使用的积分），"
+                f"需要 {need} 积分；积分补足前暂不能兑换")
+    return f"积分不足：需要 {need} 积分，当前只有 {have} 积分"
 
 
 def _entry(row: PointsEntry, *, created: bool) -> Entry:
@@ -132,14 +145,9 @@ def add_reward(session: Session, name: str, cost: int, *, stock: int | None = No
 
     name = (name or "").strip()
     if not 1 <= len(name) <= 100:
-        raise InvalidEntry("a reward's name is 1 to 100 characters",
+        raise InvalidEntry("奖品名称（name）：1 到 100 个字",
                            details=[{"field": "name", "reason": "length"}])
-    if not isinstance(cost, int) or isinstance(cost, bool) or not 1 <= cost <= MAX_AMOUNT:
-        raise InvalidEntry(f"a reward costs 1 to {MAX_AMOUNT} points",
-                           details=[{"field": "cost", "reason": "range"}])
-    if stock is not None and (not isinstance(stock, int) or stock < 0):
-        raise InvalidEntry("stock is a whole number ≥ 0, or empty for unlimited",
-                           details=[{"field": "stock", "reason": "range"}])
+    _check_cost_stock(cost, stock)
     row = session.scalars(select(Reward).where(Reward.name == name)).first()
     if row is None:
         row = Reward(name=name, cost=cost, stock=stock, active=True)
@@ -150,15 +158,54 @@ def add_reward(session: Session, name: str, cost: int, *, stock: int | None = No
     return row.id
 
 
+def _check_cost_stock(cost: int, stock: int | None) -> None:
+    if not isinstance(cost, int) or isinstance(cost, bool) or not 1 <= cost <= MAX_AMOUNT:
+        raise InvalidEntry(f"所需积分（cost）：必须是 1 到 {MAX_AMOUNT} 的整数",
+                           details=[{"field": "cost", "reason": "range"}])
+    if stock is not None and (not isinstance(stock, int) or isinstance(stock, bool)
+                              or not 0 <= stock <= MAX_AMOUNT):
+        raise InvalidEntry("库存（stock）：必须是不小于 0 的整数，不填表示不限",
+                           details=[{"field": "stock", "reason": "range"}])
+
+
+_UNCHANGED: object = object()
+
+
+def update_reward(session: Session, reward_id: int, *, cost: int | None = None,
+                  stock: int | object | None = _UNCHANGED, active: bool | None = None
+                  ) -> dict[str, object]:
+    """Change a reward's price, stock (None: unlimited) or whether it can be redeemed."""
+    from siyu.points.errors import RewardNotFound
+    from siyu.points.models import Reward
+
+    row = session.get(Reward, reward_id)
+    if row is None:
+        raise RewardNotFound(f"没有编号为 {reward_id} 的奖品",
+                             details=[{"field": "reward_id", "reason": "not in the catalogue"}])
+    new_stock = row.stock if stock is _UNCHANGED else stock
+    _check_cost_stock(row.cost if cost is None else cost, new_stock)  # type: ignore[arg-type]
+    if cost is not None:
+        row.cost = cost
+    row.stock = new_stock  # type: ignore[assignment]
+    if active is not None:
+        row.active = active
+    session.flush()
+    return reward_dict(row)
+
+
+def reward_dict(r: Any) -> dict[str, object]:
+    return {"id": r.id, "name": r.name, "cost": r.cost, "stock": r.stock, "active": r.active}
+
+
 def rewards(session: Session) -> list[dict[str, object]]:
     from siyu.points.models import Reward
 
-    return [{"id": r.id, "name": r.name, "cost": r.cost, "stock": r.stock, "active": r.active}
-            for r in session.scalars(select(Reward).order_by(Reward.cost, Reward.id))]
+    return [reward_dict(r) for r in session.scalars(select(Reward).order_by(Reward.cost,
+                                                                           Reward.id))]
 
 
-def redeem(session: Session, customer_id: int, reward_name: str, *, key: str,
-           at: dt.datetime | None = None) -> RedeemResult:
+def redeem(session: Session, customer_id: int, reward_name: str | None, *, key: str,
+           at: dt.datetime | None = None, reward_id: int | None = None) -> RedeemResult:
     """Spend the reward's price and take one from its stock, once per ``key``: all of it
     or, when the balance is short (:class:`InsufficientPoints`), the reward is unknown or
     out of stock (:class:`OutOfStock`), nothing at all. The stock is taken by a conditional
@@ -174,18 +221,21 @@ def redeem(session: Session, customer_id: int, reward_name: str, *, key: str,
         reward = session.get(Reward, done.reward_id)
         return RedeemResult(done.id, reward.name if reward else "", reward.cost if reward
                             else 0, balance(session, customer_id), False)
-    reward = session.scalars(select(Reward).where(Reward.name == (reward_name or "").strip(),
-                                                  Reward.active.is_(True))).first()
+    which = (Reward.id == reward_id) if reward_id is not None else (
+        Reward.name == (reward_name or "").strip())
+    reward = session.scalars(select(Reward).where(which, Reward.active.is_(True))).first()
     if reward is None:
-        raise RewardNotFound(f"no reward named {reward_name!r}",
-                             details=[{"field": "reward", "reason": "not in the catalogue"}])
+        named = f"编号为 {reward_id} 的" if reward_id is not None else f"名为「{reward_name}」的"
+        raise RewardNotFound(f"没有{named}可兑换奖品",
+                             details=[{"field": "reward_id" if reward_id is not None
+                                       else "reward", "reason": "not in the catalogue"}])
     with session.begin_nested():
         if reward.stock is not None:
             taken = session.execute(update(Reward).where(Reward.id == reward.id,
                                                          Reward.stock > 0)
                                     .values(stock=Reward.stock - 1))
             if not taken.rowcount:  # type: ignore[attr-defined]
-                raise OutOfStock(f"{reward.name} is out of stock",
+                raise OutOfStock(f"「{reward.name}」已兑完，库存不足",
                                  details=[{"field": "reward", "reason": "out of stock"}])
         entry = add_entry(session, customer_id, -reward.cost, source="redeem", key=key,
                           reason=f"兑换 {reward.name}", at=at)
@@ -219,3 +269,38 @@ def earn_for_order(session: Session, customer_id: int, order_id: str, amount: fl
         return None
     return add_entry(session, customer_id, points, source="order", key=order_id,
                      reason="购物积分", at=at)
+
+
+def recent_redemptions(session: Session, *, limit: int = 20,
+                       customer_id: int | None = None) -> list[dict[str, Any]]:
+    """The latest redemptions, newest first, with the reward and the customer's name."""
+    from siyu.customers.models import Customer
+    from siyu.points.models import Redemption, Reward
+
+    query = (select(Redemption.id, Redemption.at, Redemption.customer_id, Customer.name,
+                    Reward.name, Reward.cost)
+             .join(Reward, Reward.id == Redemption.reward_id)
+             .join(Customer, Customer.id == Redemption.customer_id)
+             .order_by(Redemption.at.desc(), Redemption.id.desc()).limit(limit))
+    if customer_id is not None:
+        query = query.where(Redemption.customer_id == customer_id)
+    return [{"id": rid, "at": at, "customer_id": cid, "customer": name, "reward": reward,
+             "cost": cost} for rid, at, cid, name, reward, cost in session.execute(query)]
+
+
+def summary(session: Session, customer_id: int, *, now: dt.datetime | None = None,
+            limit: int = 10, timezone: str | None = None) -> dict[str, Any]:
+    """A customer's points as the 360, the API and the bot show them: the balance, what
+    expires at the next cutoff and when, and the latest entries with Chinese labels."""
+    from siyu.kit.labels import label
+    from siyu.points import expiry
+
+    soon = expiry.expiring(session, customer_id, now, timezone=timezone)
+    have = balance(session, customer_id)
+    return {
+        "customer_id": customer_id, "balance": have, "expiring": soon.to_dict(),
+        "blocked": have < 0,
+        "history": [{"id": e.id, "at": e.at, "amount": e.amount, "source": e.source,
+                     "source_label": label(e.source, "points_source"), "reason": e.reason}
+                    for e in entries(session, customer_id, limit=limit)],
+    }

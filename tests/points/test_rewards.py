@@ -257,6 +257,6 @@ def test_the_cli_adds_rewards_and_redeems_once(
     assert again.exit_code == 0 and "已兑换过" in again.stdout
     sold_out = run_cli(monkeypatch, database_url, "points", "redeem", str(cid), "50 元优惠券",
                        "--key", "req-2")
-    assert sold_out.exit_code != 0 and "out of stock" in sold_out.stderr
+    assert sold_out.exit_code != 0 and "已兑完" in sold_out.stderr
     bad = run_cli(monkeypatch, database_url, "points", "reward", "券", "0")
     assert bad.exit_code != 0 and "cost" in bad.stderr
