@@ -95,7 +95,45 @@ def _order_status(ctx: CustomerContext) -> str:
     return "\n".join(lines)
 
 
-ACTIONS = {"order_status": _order_status}
+def _points_balance(ctx: CustomerContext) -> str:
+    """「我有多少积分」 from the ledger: the balance, what expires when, how to use them."""
+    ledger = ctx.points_ledger
+    if ledger is None:
+        if ctx.points in (None, ""):
+            return (f"{ctx.salutation}，暂时没有查到您的积分记录。购物、邀请好友都可以获得积分，"
+                    "积分可在小程序「会员中心」兑换优惠券和礼品。")
+        return (f"{ctx.salutation}，您当前积分 {ctx.points}。积分可在小程序「会员中心」"
+                "兑换优惠券和礼品。")
+    balance = int(ctx.points)
+    per_point = float(ledger["yuan_per_point"])
+    rate = (f"，{round(1 / per_point):g} 积分抵 1 元" if per_point > 0
+            and abs(1 / per_point - round(1 / per_point)) < 1e-9 else "")
+    if balance < 0:
+        return (f"{ctx.salutation}，您当前积分为 {balance}：订单退款收回了已经使用的积分，"
+                "补足之前暂时不能兑换。之后购物获得的积分会先补足欠缺的部分。")
+    lines = [f"{ctx.salutation}，您当前有 {balance} 积分"
+             + (f"（约可抵 ¥{balance * per_point:,.2f}）" if per_point > 0 and balance else "")
+             + "。"]
+    soon = ledger["expiring"]
+    if soon.points > 0 and soon.last_day is not None:
+        day = soon.last_day
+        lines.append(f"其中 {soon.points} 积分将于 {day.year} 年 {day.month} 月 {day.day} 日"
+                     "后过期，请尽快使用。")
+    elif ledger["expire_after_years"] > 0:
+        lines.append("积分在获得后第二年的 12 月 31 日到期，目前没有即将过期的积分。"
+                     if ledger["expire_after_years"] == 1 else
+                     f"积分在获得 {ledger['expire_after_years']} 年后的年底到期，"
+                     "目前没有即将过期的积分。")
+    else:
+        lines.append("您的积分长期有效。")
+    lines.append(f"积分可在小程序「会员中心」兑换优惠券和礼品{rate}。")
+    if ledger["rewards"]:
+        lines.append("您现在就可以兑换：" + "、".join(f"{name}（{cost} 积分）"
+                                              for name, cost in ledger["rewards"]) + "。")
+    return "\n".join(lines)
+
+
+ACTIONS = {"order_status": _order_status, "points_balance": _points_balance}
 
 
 def _topic(runtime: kb.KbRuntime, text: str, out: Outcome) -> None:

@@ -48,6 +48,9 @@ class CustomerContext:
     orders: list[dict[str, Any]] = field(default_factory=list)
     incidents: list[Incident] = field(default_factory=list)
     timezone: str = "Asia/Shanghai"
+    # From the ledger (None for a customer without entries): what expires next and when,
+    # what a point is worth, and the rewards the balance buys now.
+    points_ledger: dict[str, Any] | None = None
 
     @property
     def is_vip(self) -> bool:
@@ -93,6 +96,26 @@ def _points(session: Session, customer_id: int, attrs: dict[str, Any]) -> Any:
     return attrs.get("points")
 
 
+def _points_ledger(session: Session, customer_id: int, balance: Any, *, now: dt.datetime,
+                   timezone: str) -> dict[str, Any] | None:
+    """What the bot says of points beyond the balance: the next expiry, the worth of a
+    point, up to three rewards the balance buys now (in stock, dearest first)."""
+    from siyu.points import expiry
+    from siyu.points import service as points
+    from siyu.points.config import get_points_settings
+
+    if not isinstance(balance, int) or not points.has_entries(session, customer_id):
+        return None
+    soon = expiry.expiring(session, customer_id, now, timezone=timezone)
+    config = get_points_settings()
+    affordable = [r for r in points.rewards(session)
+                  if r["active"] and r["stock"] != 0 and int(r["cost"]) <= balance]  # type: ignore[call-overload]
+    affordable.sort(key=lambda r: -int(r["cost"]))  # type: ignore[call-overload]
+    return {"expiring": soon, "expire_after_years": config.points_expire_after_years,
+            "yuan_per_point": config.points_yuan_per_point,
+            "rewards": [(str(r["name"]), int(r["cost"])) for r in affordable[:3]]}  # type: ignore[call-overload]
+
+
 def load_context(session: Session, customer_id: int, *, now: dt.datetime,
                  timezone: str = "Asia/Shanghai") -> CustomerContext:
     customer = session.get(Customer, customer_id)
@@ -106,6 +129,8 @@ def load_context(session: Session, customer_id: int, *, now: dt.datetime,
         tier=customer.tier, advisor_id=customer.advisor_id,
         advisor_name=advisor.display_name if advisor is not None else None,
         points=_points(session, customer_id, attrs), timezone=timezone)
+    ctx.points_ledger = _points_ledger(session, customer_id, ctx.points, now=now,
+                                       timezone=timezone)
     tz = ZoneInfo(timezone)
     for order in session.scalars(select(Order).where(Order.customer_id == customer_id)
                                  .order_by(Order.ts.desc()).limit(RECENT_ORDERS)):
