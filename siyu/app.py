@@ -19,6 +19,7 @@ from siyu import __version__
 from siyu.analytics import api as analytics_api
 from siyu.analytics import console as analytics_console
 from siyu.appointments import api as appointments_api
+from siyu.appointments import console as appointments_console
 from siyu.auth import console as auth_console
 from siyu.auth import secrets, users_console
 from siyu.auth.web import KeyedSessionMiddleware
@@ -63,7 +64,7 @@ ROUTERS = [auth_console.router, users_console.router, customers_api.router, even
            playbooks_api.router, playbooks_console.router, voc_api.page_router, voc_api.router,
            voc_console.router,
            journeys_api.router, referrals_api.router, appointments_api.router,
-           appointments_api.ics_router, points_api.router]
+           appointments_api.ics_router, points_api.router, appointments_console.router]
 # Models documented in the OpenAPI components though routes read them from raw JSON.
 DOCUMENTED_MODELS: list[type[BaseModel]] = [CustomerIn, OrderIn, EventIn, ErrorOut]
 

@@ -9,6 +9,11 @@ from collections.abc import Iterator
 import pytest
 
 from siyu.config import get_settings
+from tests.console.conftest import (  # noqa: F401  (the console fixtures)
+    live_server,
+    login,
+    make_user,
+)
 
 
 @pytest.fixture

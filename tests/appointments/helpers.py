@@ -9,8 +9,7 @@ from sqlalchemy.orm import Session
 from siyu.appointments import service
 from siyu.auth.service import create_user
 from siyu.customers.models import Customer, Identity
-
-PASSWORD = "correct horse battery staple"
+from tests.console.conftest import PASSWORD
 
 
 def advisor(db: Session, username: str = "advisor01", name: str = "陈静",
