@@ -67,6 +67,7 @@ HISTORY_DAYS = 120
 # Of the treated customers who would not have bought within the goal window, the share who
 # buy because of the reminder (the true effect the holdout measures).
 LIFT: dict[str, float] = {"复购提醒": 0.1, "沉睡客户唤醒": 0.07, "会员生日关怀": 0.03}
+_MAX_SILENCE_DAYS = 60  # the win-back file's inactive_days (checked when it is played)
 DAILY_AT = dt.time(10, 0)  # SIYU_PLAYBOOK_DAILY_AT's default: the clock triggers' moment
 SMS_REFUSED = 0.008  # carrier refusals (the delivery fails)
 _CYCLE = {p.sku: p.cycle_days for p in catalog.PRODUCTS}
@@ -121,16 +122,24 @@ def _utc(value: dt.datetime) -> dt.datetime:
     return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
 
-def _raw(session: Session, sql: str) -> list[Any]:
-    """Rows of a fixed query straight from the driver (no per-value type processing: the
-    bulk of reading every order, event and consent); see :func:`_when`, :func:`_json`."""
-    return list(session.connection().exec_driver_sql(sql).fetchall())
+def _raw(session: Session, sql: str, *, since: dt.datetime | None = None) -> list[Any]:
+    """Rows of a fixed query without per-value type processing (the bulk of reading every
+    order, event and consent); see :func:`_when`, :func:`_json`. ``:since`` is bound as the
+    store keeps UTC times."""
+    from sqlalchemy import text
+
+    params: dict[str, Any] = {}
+    if since is not None:
+        sqlite = session.get_bind().dialect.name == "sqlite"
+        params["since"] = (since.astimezone(dt.UTC).replace(tzinfo=None).isoformat(
+            sep=" ", timespec="microseconds") if sqlite else since)
+    return list(session.execute(text(sql), params).all())
 
 
 def _when(value: Any) -> dt.datetime:
     # SQLite hands back UTCDateTime's text (naive UTC), PostgreSQL an aware datetime.
-    if isinstance(value, str):
-        return dt.datetime.fromisoformat(value).replace(tzinfo=dt.UTC)
+    if isinstance(value, str):  # (appending the zone parses 7 times faster than replace)
+        return dt.datetime.fromisoformat(value + "+00:00")
     return _utc(value)
 
 
@@ -205,7 +214,11 @@ class _World:
                 for_others.append((cid, ts, str(oid)))
         wanted = ("add_wecom_contact", "after_sales_request", "invite_friend",
                   "delivery_delayed")
-        for cid, ts in _raw(session, "SELECT customer_id, ts FROM events"):
+        # Activity older than the window's start minus the longest silence cannot begin a
+        # silence that ends inside the window.
+        since = now - dt.timedelta(days=HISTORY_DAYS + _MAX_SILENCE_DAYS + 2)
+        for cid, ts in _raw(session, "SELECT customer_id, ts FROM events WHERE ts >= :since",
+                            since=since):
             if cid in advisor:
                 activity[cid].append(_when(ts))
         events: dict[str, list[tuple[int, dt.datetime, str, dict[str, Any]]]] = {
@@ -447,6 +460,9 @@ class _Simulation:
         w = self.w
         last: dict[tuple[int, int], dt.datetime] = {}
         days = int(pb.spec["trigger"]["value"])
+        if days > _MAX_SILENCE_DAYS:
+            raise ValueError(f"the demo history reads activity for silences up to "
+                             f"{_MAX_SILENCE_DAYS} days, not {days}")
         entries = []
         span = dt.timedelta(days=days)
         earliest = w.start - span - dt.timedelta(days=1)
