@@ -69,6 +69,9 @@ HISTORY_DAYS = 120
 LIFT: dict[str, float] = {"复购提醒": 0.1, "沉睡客户唤醒": 0.07, "会员生日关怀": 0.03}
 _MAX_SILENCE_DAYS = 60  # the win-back file's inactive_days (checked when it is played)
 DAILY_AT = dt.time(10, 0)  # SIYU_PLAYBOOK_DAILY_AT's default: the clock triggers' moment
+# Of the customers the advisor invited (邀请好友得积分), the share whose friend adds the
+# advisor's WeCom within two weeks.
+INVITE_SUCCESS = 0.3
 SMS_REFUSED = 0.008  # carrier refusals (the delivery fails)
 _CYCLE = {p.sku: p.cycle_days for p in catalog.PRODUCTS}
 _PRICE = {p.sku: (p.name, p.price) for p in catalog.PRODUCTS}
@@ -300,7 +303,7 @@ class _Simulation:
         self.points: list[dict[str, Any]] = []
         self.orders: list[dict[str, Any]] = []
         self.resolved: dict[int, list[dt.datetime]] = defaultdict(list)
-        self.resolved_rows: list[dict[str, Any]] = []
+        self.event_rows: list[dict[str, Any]] = []
         self.tag_state: dict[int, bool] = {}
         self.woken: dict[int, dt.datetime] = {}
         self.consent_keys: dict[int, list[tuple[int, str, str]]] = {}
@@ -448,8 +451,8 @@ class _Simulation:
             resolved = at + dt.timedelta(hours=float(hours))
             if resolved < w.now:
                 self.resolved[cid].append(resolved)
-                self.resolved_rows.append({
-                    "id": f"pbdemo-resolved-{len(self.resolved_rows):06d}", "customer_id": cid,
+                self.event_rows.append({
+                    "id": f"pbdemo-resolved-{len(self.event_rows):06d}", "customer_id": cid,
                     "type": "complaint_resolved", "ts": resolved, "channel": "wecom",
                     "properties": {"order_id": props.get("order_id"), "result": "已解决"},
                     "created_at": resolved})
@@ -707,6 +710,7 @@ class _Simulation:
         if not refused and purpose == "marketing" and not run.lift_drawn:
             run.lift_drawn = True
             self._lift(run, now)
+            self._invited(run, now)
         return True
 
     def _lift(self, run: _Run, now: dt.datetime) -> None:
@@ -736,6 +740,22 @@ class _Simulation:
         bought = self.w.purchases.setdefault(run.cid, [])
         bought.append((at, items))
         bought.sort(key=lambda p: p[0])
+
+    def _invited(self, run: _Run, now: dt.datetime) -> None:
+        """The invitation's effect: some customers bring a friend to the advisor's WeCom
+        within the playbook's wait (an ``invite_friend`` on their timeline)."""
+        if run.pb.name != "邀请好友得积分" or self.rng.random() >= INVITE_SUCCESS:
+            return
+        at = (now + dt.timedelta(days=float(self.rng.uniform(0.2, 12)))).replace(microsecond=0)
+        if at >= self.w.now:
+            return
+        self.invites[run.cid].append(at)
+        self.invites[run.cid].sort()
+        self.event_rows.append({
+            "id": f"pbdemo-invite-{len(self.event_rows):06d}", "customer_id": run.cid,
+            "type": "invite_friend", "ts": at, "channel": "wecom",
+            "properties": {"via": "顾问 1V1 邀请", "reward_points": 200},
+            "created_at": at})
 
     def _tag(self, cid: int, instr: dict[str, Any], now: dt.datetime) -> None:
         from siyu.playbooks.engine import COMPLAINT_TAG
@@ -828,7 +848,7 @@ def _write(session: Session, sim: _Simulation, out: PlaybooksSeed) -> None:
             for cid, on in sorted(sim.tag_state.items())
             if on and tag_id is not None and cid not in sim.w.complaint_tagged]
     for name, rows in (("playbook_step_log", logs), ("playbook_tasks", sim.tasks),
-                       ("points_entries", points), (Event.__tablename__, sim.resolved_rows),
+                       ("points_entries", points), (Event.__tablename__, sim.event_rows),
                        (Order.__tablename__, sim.orders),
                        (CustomerTag.__tablename__, tags)):
         for start in range(0, len(rows), 20_000):

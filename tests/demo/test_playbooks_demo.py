@@ -59,6 +59,11 @@ def test_six_playbooks_are_active_and_every_one_has_runs(
         assert stats[name]["entered"] > 0, name
         assert stats[name]["sent"] > 0, name
         assert stats[name]["entered"] == report.runs[name]
+    # Invited friends came: the playbook awarded its points.
+    with sessions() as session:
+        invite = service.stats(session, "邀请好友得积分")["steps"]
+    points = [s for s in invite if s["kind"] == "points"]
+    assert points and points[0]["outcomes"].get("done", 0) > 0
     # Held back sends carry the policy's reasons, deferrals happened (quiet hours).
     reasons = {r for s in stats.values() for r in s["suppressed"]}
     assert {"no_consent", "no_address"} & reasons

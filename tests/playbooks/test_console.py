@@ -155,5 +155,5 @@ def test_create_activate_trigger_and_see_counters_and_contact_log_move(
     page.goto(f"{live_server.url}/customers/{cid}")
     card = page.locator("#panel-playbook_contacts")
     expect(card).to_contain_text("注册欢迎")
-    expect(card).to_contain_text("email")
+    expect(card).to_contain_text("邮件")
     page.screenshot(path="/tmp/playbooks-360.png", full_page=True)
