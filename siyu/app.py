@@ -42,6 +42,7 @@ from siyu.kit.web import AccessLog, BodySizeLimit, CallbackBodyLimit, SecurityHe
 from siyu.playbooks import api as playbooks_api
 from siyu.playbooks import console as playbooks_console
 from siyu.points import api as points_api
+from siyu.points import console as points_console
 from siyu.privacy import api as privacy_api
 from siyu.privacy import console as privacy_console
 from siyu.referrals import api as referrals_api
@@ -64,7 +65,8 @@ ROUTERS = [auth_console.router, users_console.router, customers_api.router, even
            playbooks_api.router, playbooks_console.router, voc_api.page_router, voc_api.router,
            voc_console.router,
            journeys_api.router, referrals_api.router, appointments_api.router,
-           appointments_api.ics_router, points_api.router, appointments_console.router]
+           appointments_api.ics_router, points_api.router, appointments_console.router,
+           points_console.router]
 # Models documented in the OpenAPI components though routes read them from raw JSON.
 DOCUMENTED_MODELS: list[type[BaseModel]] = [CustomerIn, OrderIn, EventIn, ErrorOut]
 
