@@ -27,6 +27,8 @@ from siyu.channels import api as channels_api
 from siyu.channels.api import CALLBACK_BODY_LIMITS
 from siyu.channels.phone import console as phone_console
 from siyu.config import Settings, get_settings
+from siyu.content import api as content_api
+from siyu.content import console as content_console
 from siyu.customers import api as customers_api
 from siyu.customers import console as customers_console
 from siyu.customers.schemas import CustomerIn
@@ -66,7 +68,8 @@ ROUTERS = [auth_console.router, users_console.router, customers_api.router, even
            voc_console.router,
            journeys_api.router, referrals_api.router, appointments_api.router,
            appointments_api.ics_router, points_api.router, appointments_console.router,
-           points_console.router]
+           points_console.router, content_api.links, content_api.router,
+           content_console.router]
 # Models documented in the OpenAPI components though routes read them from raw JSON.
 DOCUMENTED_MODELS: list[type[BaseModel]] = [CustomerIn, OrderIn, EventIn, ErrorOut]
 

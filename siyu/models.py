@@ -6,6 +6,7 @@ from siyu.auth import models as auth_models
 from siyu.catalog import models as catalog_models
 from siyu.channels import models as channel_models
 from siyu.channels.phone import models as phone_models
+from siyu.content import models as content_models
 from siyu.customers import models as customer_models
 from siyu.db import Base
 from siyu.events import models as event_models
@@ -28,6 +29,7 @@ __all__ = [
     "auth_models",
     "catalog_models",
     "channel_models",
+    "content_models",
     "customer_models",
     "event_models",
     "job_models",

@@ -60,6 +60,7 @@ EVENT_TYPES: tuple[tuple[str, str], ...] = (
     ("after_sales_request", "售后申请"), ("feedback", "评价反馈"),
     ("survey_response", "问卷回复"), ("share_product", "分享商品"),
     ("invite_friend", "邀请好友"), ("invite_accepted", "接受好友邀请"),
+    ("content_clicked", "点击内容"),
     ("live_stream_view", "观看直播"),
     ("points_earned", "获得积分"), ("points_redeemed", "积分兑换"),
     ("app_login", "登录 App"), ("bind_phone", "绑定手机号"), ("member_bind", "绑定会员"),

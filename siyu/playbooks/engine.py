@@ -482,7 +482,31 @@ def template_values(batch: _Batch, run: PlaybookRun, *, context: Any = None
             computed["last_product"] = items[0].get("name") or items[0].get("sku")
     trigger = dict(run.trigger or {})
     return {"customer": profile, "event": trigger, "computed": computed,
-            "context": context if context is not None else {}, "now": batch.now}
+            "context": context if context is not None else {}, "now": batch.now,
+            "content": _content_link(run)}
+
+
+def _content_link(run: PlaybookRun) -> Any:
+    """``content("名称")`` in a template: the recipient's tracked link to that item, one per
+    item and step (a retried step reuses it)."""
+    from sqlalchemy.orm import object_session
+
+    def link(name: Any) -> str:
+        from siyu.channels.config import get_channel_settings
+        from siyu.content.service import link_for
+        from siyu.errors import NotFound
+
+        session = object_session(run)
+        if session is None or not isinstance(name, str):
+            raise ValueError("content() takes the name of a content item")
+        try:
+            return link_for(session, name, customer_id=run.customer_id,
+                            delivery_key=f"pb:{run.id}:{run.pc}",
+                            base_url=get_channel_settings().public_url)
+        except NotFound:
+            raise ValueError(f"unknown content item {name!r}") from None
+
+    return link
 
 
 def _fetch_context(batch: _Batch, run: PlaybookRun) -> Any:

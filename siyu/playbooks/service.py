@@ -54,6 +54,7 @@ def apply(session: Session, text: str, *, file: str = "<playbook>",
     included). An unchanged file changes nothing. Runs in flight keep the version they
     started with. Returns ``{"name", "version", "changed"}``."""
     spec = parse_file(text, file)
+    _check_content(session, spec, file)
     checksum = _checksum(spec)
     playbook = session.scalars(select(Playbook).where(Playbook.name == spec.name)).first()
     if playbook is not None:
@@ -83,6 +84,25 @@ def apply(session: Session, text: str, *, file: str = "<playbook>",
 
         tasks.queue_next_schedule(session, after=clock.now())  # its first occurrence
     return {"name": spec.name, "version": playbook.version, "changed": True}
+
+
+def _check_content(session: Session, spec: Any, file: str) -> None:
+    """Every content item a template names (``content("名称")``) must exist."""
+    from siyu.content.service import names
+    from siyu.playbooks.errors import InvalidPlaybook
+    from siyu.playbooks.spec import flatten
+    from siyu.playbooks.templates import content_names
+
+    wanted = [(f"steps[{path}].{field}", name) for path, step in flatten(spec.steps)
+              for field in ("template", "subject") if isinstance(step.get(field), str)
+              for name in sorted(content_names(step[field]))]
+    if not wanted:
+        return
+    known = names(session)
+    problems = [{"step": where, "reason": f"unknown content item {name!r}"}
+                for where, name in wanted if name not in known]
+    if problems:
+        raise InvalidPlaybook(file, problems)
 
 
 def get(session: Session, name: str) -> Playbook:

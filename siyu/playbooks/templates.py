@@ -5,7 +5,9 @@ A template sees ``customer`` (name, salutation 先生/女士, gender, city, tier
 advisor, points), ``event`` (the trigger: type, properties, ts), ``computed``
 (``days_since_last_order``, ``last_product``, ``orders``) and ``context`` (the configured HTTP
 provider's answer, e.g. the weather for the customer's city); the functions
-``years_since(date)`` and ``days_since(date)``; and the filters of Jinja2's sandbox.
+``years_since(date)`` and ``days_since(date)``; ``content("名称")``, the recipient's own
+tracked link to a content item (:mod:`siyu.content`: a click names who received it and from
+which step); and the filters of Jinja2's sandbox.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.sandbox import SandboxedEnvironment
 
 NAMES = frozenset({"customer", "event", "computed", "context", "years_since", "days_since",
-                   "now"})
+                   "now", "content"})
 MAX_LENGTH = 20_000
 
 
@@ -78,6 +80,23 @@ def check_template(text: str) -> None:
     unknown = sorted(meta.find_undeclared_variables(ast) - NAMES)
     if unknown:
         raise TemplateProblem(f"unknown name {unknown[0]!r} (known: {', '.join(sorted(NAMES))})")
+
+
+def content_names(text: str) -> set[str]:
+    """The content items a template links to by a literal name (``content("春季新品")``),
+    so applying a playbook can refuse an item that does not exist."""
+    from jinja2 import nodes
+
+    try:
+        ast = environment().parse(text)
+    except TemplateSyntaxError:
+        return set()
+    found = set()
+    for call in ast.find_all(nodes.Call):
+        if (isinstance(call.node, nodes.Name) and call.node.name == "content" and call.args
+                and isinstance(call.args[0], nodes.Const) and isinstance(call.args[0].value, str)):
+            found.add(call.args[0].value)
+    return found
 
 
 def render(text: str, values: dict[str, Any], *, today: dt.date | None = None) -> str:

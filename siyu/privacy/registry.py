@@ -201,6 +201,13 @@ declare("referral_codes", link=("customer_id",),
 declare("referral_attributions", link=("referred_id", "referrer_id"),
         note="who arrived through which code and whether it qualified or was refused")
 
+# -- content ----------------------------------------------------------------------------------
+declare("content_items", holds_personal_data=False, note="the brand's articles and cards")
+declare("content_links", link=("customer_id",),
+        note="a content link sent to the person in one message")
+declare("content_clicks", link=("customer_id",),
+        note="the person's clicks on content links (anonymous clicks name no one)")
+
 # -- playbooks ---------------------------------------------------------------------------------
 declare("playbooks", holds_personal_data=False, note="the brand's SOP playbooks")
 declare("playbook_versions", holds_personal_data=False, note="applied playbook files")
