@@ -166,7 +166,8 @@ def publish_slots(session: Session, advisor_id: int, service_type_id: int,
         raise InvalidAppointmentInput(f"一次发布 1 到 {MAX_SLOTS_PER_PUBLISH} 个时段", details=[
             {"field": "starts", "reason": f"1 to {MAX_SLOTS_PER_PUBLISH}"}])
     rows = []
-    for start in starts:
+    unique = list(dict.fromkeys(starts))
+    for start in unique:
         if start.tzinfo is None:
             raise InvalidAppointmentInput("时段开始时间须带时区", details=[
                 {"field": "starts", "reason": "timezone-aware"}])
@@ -178,12 +179,11 @@ def publish_slots(session: Session, advisor_id: int, service_type_id: int,
                      "ends_at": start + dt.timedelta(minutes=stype.minutes), "open": True,
                      "created_at": now})
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    ids: list[int] = []
-    for row in rows:
-        result = session.execute(insert(Slot).values(row).on_conflict_do_nothing(
-            index_elements=["advisor_id", "starts_at"]).returning(Slot.id))
-        ids.extend(int(i) for i in result.scalars())
-    return ids
+    result = session.execute(insert(Slot).values(rows).on_conflict_do_nothing(
+        index_elements=["advisor_id", "starts_at"]).returning(Slot.id, Slot.starts_at))
+    # In the order of ``starts`` (RETURNING's order is not guaranteed).
+    by_start: dict[dt.datetime, int] = {at: int(i) for i, at in result}
+    return [by_start[at] for at in unique if at in by_start]
 
 
 def withdraw_slot(session: Session, slot_id: int) -> None:

@@ -59,6 +59,7 @@ def _seed(env: Env, customers: int, seed: int, now: str | None) -> generator.See
     _knowledge_base(env, customers)
     _journeys(env, generator.parse_now(now), customers)
     _voice_of_customer(env, generator.parse_now(now), customers)
+    _appointments(env, generator.parse_now(now), seed)
     with env.session() as session:
         counts = generator.table_counts(session)
     console.print("  " + ", ".join(f"{name} {n:,}" for name, n in counts.items()),
@@ -151,6 +152,19 @@ def _playbooks(env: Env, now: dt.datetime, seed: int) -> None:
     console.print(f"playbooks: {len(report.runs)} active, {HISTORY_DAYS} days of runs ({runs}), "
                   f"{report.sends:,} sends, {report.orders_added:,} orders after reminders "
                   f"({report.seconds:.1f} s)", highlight=False)
+
+
+def _appointments(env: Env, now: dt.datetime, seed: int) -> None:
+    """Advisors' services, slots and appointments, and the playbooks that confirm and
+    remind (siyu.demo.appointments)."""
+    from siyu.demo.appointments import seed_demo_appointments
+
+    with env.session() as session:
+        report = seed_demo_appointments(session, now=now, seed=seed,
+                                        timezone=env.settings.timezone)
+    statuses = "，".join(f"{k} {v}" for k, v in sorted(report.statuses.items()))
+    console.print(f"appointments: {report.slots} slots, {statuses} ({report.seconds:.1f} s)",
+                  highlight=False)
 
 
 def _voice_of_customer(env: Env, now: dt.datetime | None, customers: int) -> None:

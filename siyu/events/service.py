@@ -320,8 +320,9 @@ def record(session: Session, customer_id: int, type_: str, *, id: str, ts: dt.da
            source: str = "api") -> bool:
     """Write one timeline event of a known customer on behalf of another domain (an
     appointment booked, cancelled ...), stored once per ``id``. The row hooks see it as
-    they see an ingested event, so playbook triggers and ``wait_for`` react to it. Returns
-    whether it was new."""
+    they see an ingested event, so playbook triggers and ``wait_for`` react to it. It
+    queues no recomputation per event (the hourly journeys run sees it). Returns whether it
+    was new."""
     from sqlalchemy.dialects.postgresql import insert as pg_insert
     from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -333,5 +334,4 @@ def record(session: Session, customer_id: int, type_: str, *, id: str, ts: dt.da
     if stored is None:
         return False
     hooks.run_after_rows(session, "events", [row], source)
-    hooks.run_after_change(session, "events", [customer_id])
     return True
