@@ -16,7 +16,7 @@ the cutoff); a negative balance is left as it is.
 
 An expiry is one ledger entry per customer and year (source ``expiry``, key
 ``<customer id>:<year>``, at the cutoff), so a re-run writes nothing. :func:`expire` works
-year by year with one grouped query and one multi-row insert each (set-based).
+year by year with one ``INSERT ... SELECT ... GROUP BY`` statement each (set-based).
 """
 
 from __future__ import annotations
@@ -26,12 +26,12 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import String, and_, case, cast, func, literal, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from siyu.db import utcnow
+from siyu.db import UTCDateTime, utcnow
 from siyu.points.models import PointsEntry
 
 EXPIRY_SOURCE = "expiry"
@@ -108,25 +108,20 @@ def expire(session: Session, *, now: dt.datetime | None = None, years: int | Non
     for year in range(first_year, last_year + 1):
         cut = cutoff(year, years, timezone)
         earned, debited, total = _remaining(year_start(year + 1, timezone), cut)
-        rows = session.execute(
-            select(PointsEntry.customer_id, earned, debited, total)
-            .group_by(PointsEntry.customer_id)
-            .having(and_(earned > debited, total > 0))).all()
-        values = []
-        for cid, e, d, t in rows:
-            amount = _left(e, d, t)
-            if amount > 0:
-                values.append({"customer_id": int(cid), "amount": -amount,
-                               "source": EXPIRY_SOURCE, "key": f"{int(cid)}:{year}",
-                               "reason": f"{year} 年获得的积分到期",
-                               "at": cut, "created_at": utcnow()})
+        left = case((earned - debited < total, earned - debited), else_=total)
+        owner = PointsEntry.customer_id
+        due = (select(owner, literal(0) - left, literal(EXPIRY_SOURCE),
+                      cast(owner, String) + literal(f":{year}"),
+                      literal(f"{year} 年获得的积分到期"),
+                      literal(cut, UTCDateTime()), literal(utcnow(), UTCDateTime()))
+               .group_by(owner).having(and_(earned > debited, total > 0)))
         result.years.append(year)
-        if not values:
-            continue
         stmt = (pg_insert(PointsEntry) if dialect == "postgresql"
-                else sqlite_insert(PointsEntry)).on_conflict_do_nothing(
-            index_elements=["source", "key"]).returning(PointsEntry.amount)
-        written = [int(a) for a in session.scalars(stmt, values)]
+                else sqlite_insert(PointsEntry)).from_select(
+            ["customer_id", "amount", "source", "key", "reason", "at", "created_at"], due
+        ).on_conflict_do_nothing(index_elements=["source", "key"]).returning(
+            PointsEntry.amount)
+        written = [int(a) for a in session.scalars(stmt)]
         result.entries += len(written)
         result.points -= sum(written)
         if written:
