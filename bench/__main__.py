@@ -14,7 +14,7 @@ from pathlib import Path
 
 BENCHES = ["ingest", "read360", "scores", "segments", "bot", "channels", "privacy",
            "playbooks", "playbooks_latency", "playbooks_ingest",
-           "playbooks_crash", "phone", "voc", "journeys", "login"]
+           "playbooks_crash", "phone", "voc", "journeys", "login", "points"]
 
 
 def main(argv: list[str] | None = None) -> int:
