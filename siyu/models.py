@@ -10,6 +10,7 @@ from siyu.content import models as content_models
 from siyu.customers import models as customer_models
 from siyu.db import Base
 from siyu.events import models as event_models
+from siyu.groups import models as group_models
 from siyu.jobs import models as job_models
 from siyu.journeys import models as journey_models
 from siyu.kb import models as kb_models
@@ -32,6 +33,7 @@ __all__ = [
     "content_models",
     "customer_models",
     "event_models",
+    "group_models",
     "job_models",
     "journey_models",
     "kb_models",

@@ -23,7 +23,7 @@ TASK_MODULES: list[str] = ["siyu.segments.tasks", "siyu.channels.tasks", "siyu.a
                            "siyu.service.tasks",
                            "siyu.privacy.tasks", "siyu.playbooks.tasks",
                            "siyu.journeys.tasks", "siyu.appointments.tasks",
-                           "siyu.points.tasks"]
+                           "siyu.points.tasks", "siyu.groups.tasks"]
 
 # Work other than jobs that a worker runs each round: ``fn(factory, worker) -> done``
 # (e.g. the playbook engine's due runs). Registered by task modules on import.

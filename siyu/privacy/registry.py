@@ -201,6 +201,12 @@ declare("referral_codes", link=("customer_id",),
 declare("referral_attributions", link=("referred_id", "referrer_id"),
         note="who arrived through which code and whether it qualified or was refused")
 
+# -- customer groups ----------------------------------------------------------------------------
+declare("customer_groups", holds_personal_data=False,
+        note="the brand's WeCom customer groups (name, owner employee)")
+declare("customer_group_members", link=("customer_id",),
+        note="the person's membership of a customer group (WeCom external userid)")
+
 # -- content ----------------------------------------------------------------------------------
 declare("content_items", holds_personal_data=False, note="the brand's articles and cards")
 declare("content_links", link=("customer_id",),

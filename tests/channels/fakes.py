@@ -65,6 +65,8 @@ class FakeWeCom(FakeServer):
         self.expired: set[str] = set()
         # mass-send msgid -> get_groupmsg_send_result status (0 not yet sent, 1 sent, ...)
         self.mass_status: dict[str, int] = {}
+        # chat_id -> groupchat/get's group_chat (customer groups)
+        self.groups: dict[str, dict[str, Any]] = {}
 
     def answer(self, rec: Recorded) -> tuple[int, Any]:
         if rec.path == "/cgi-bin/gettoken":
@@ -91,6 +93,20 @@ class FakeWeCom(FakeServer):
             return 200, {"errcode": 0, "errmsg": "ok", "send_list": [
                 {"external_userid": "any", "userid": (rec.body or {}).get("userid"),
                  "status": status, "send_time": 1700000000}]}
+        if rec.path == "/cgi-bin/externalcontact/groupchat/get":
+            group = self.groups.get(str((rec.body or {}).get("chat_id")))
+            if group is None:
+                return 200, {"errcode": 40050, "errmsg": "chatid not exist"}
+            return 200, {"errcode": 0, "errmsg": "ok", "group_chat": group}
+        if rec.path == "/cgi-bin/externalcontact/groupchat/list":
+            # Two per page, so the cursor is followed.
+            ids = sorted(self.groups)
+            start = int((rec.body or {}).get("cursor") or 0)
+            page = ids[start:start + 2]
+            more = start + 2 < len(ids)
+            return 200, {"errcode": 0, "errmsg": "ok",
+                         "group_chat_list": [{"chat_id": c, "status": 0} for c in page],
+                         "next_cursor": str(start + 2) if more else ""}
         return 404, {"errcode": 404, "errmsg": "not found"}
 
 

@@ -79,6 +79,11 @@ class WeComAdapter:
                            corp_id=self._settings.wecom_corp_id, secret=secret,
                            http=self._http, cache=self._cache)
 
+    def contact_client(self) -> WeComClient:
+        """A client for the customer-contact APIs (``externalcontact/*``: customer groups,
+        contact ways), with the corp secret."""
+        return self._client(self._settings.wecom_corp_secret.get_secret_value())
+
     def send(self, message: OutboundMessage, customer: Recipient) -> DeliveryResult:
         route, userid, context = self._route(customer)
         text = _clip(message.text)

@@ -20,7 +20,12 @@ from sqlalchemy.orm import Session
 
 from siyu.channels import desk
 from siyu.channels.wecom.crypto import WeComCrypto, WeComCryptoError, WeComCryptoReason
-from siyu.channels.wecom.messages import EVENT_CHANGE_EXTERNAL_CONTACT, WeComInbound, parse_message
+from siyu.channels.wecom.messages import (
+    EVENT_CHANGE_EXTERNAL_CHAT,
+    EVENT_CHANGE_EXTERNAL_CONTACT,
+    WeComInbound,
+    parse_message,
+)
 from siyu.config import Settings
 from siyu.customers.identity import IdentityRef
 from siyu.errors import SiyuError
@@ -152,8 +157,31 @@ def handle_message(session: Session, inbound: WeComInbound, *, settings: Setting
                           result.conversation_id, result.customer_id)
 
 
+def _group_event(session: Session, inbound: WeComInbound, *, settings: Settings
+                 ) -> CallbackResult:
+    """A customer group changed: a dismissed group's members have all left; otherwise the
+    group is read again from WeCom by a job (the callback answers at once)."""
+    from siyu.groups import service as groups
+    from siyu.groups.tasks import SYNC_CHAT
+    from siyu.jobs.service import enqueue
+
+    chat_id = inbound.raw.get("ChatId") or ""
+    if not chat_id or len(chat_id) > 64:
+        return CallbackResult("ignored")
+    if inbound.change_type == "dismiss":
+        groups.dismiss(session, chat_id, settings=settings)
+    else:
+        # WeCom's retries of one change are one job.
+        enqueue(session, SYNC_CHAT, {"chat_id": chat_id},
+                dedup_key=f"group:{chat_id}:{inbound.create_time}:{inbound.change_type}"
+                          f":{inbound.raw.get('UpdateDetail', '')}")
+    return CallbackResult("stored")
+
+
 def _handle_event(session: Session, inbound: WeComInbound, *, settings: Settings
                   ) -> CallbackResult:
+    if inbound.event == EVENT_CHANGE_EXTERNAL_CHAT:
+        return _group_event(session, inbound, settings=settings)
     if inbound.event != EVENT_CHANGE_EXTERNAL_CONTACT or not inbound.external_userid:
         return CallbackResult("ignored")
     from siyu.events import service as events

@@ -16,6 +16,7 @@ from xml.etree.ElementTree import Element
 from siyu.channels.wecom.crypto import WeComCryptoError, WeComCryptoReason, parse_xml
 
 __all__ = [
+    "EVENT_CHANGE_EXTERNAL_CHAT",
     "EVENT_CHANGE_EXTERNAL_CONTACT",
     "WeComInbound",
     "build_text_reply",
@@ -24,6 +25,7 @@ __all__ = [
 ]
 
 EVENT_CHANGE_EXTERNAL_CONTACT = "change_external_contact"
+EVENT_CHANGE_EXTERNAL_CHAT = "change_external_chat"
 """Event sent when a member adds, edits or removes an external contact (客户联系)."""
 
 # Characters XML 1.0 forbids anywhere, even in CDATA.
