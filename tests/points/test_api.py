@@ -5,7 +5,6 @@ catalogue; the liability report; keys without the scope are refused."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
@@ -13,18 +12,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from siyu.auth.service import create_api_key
 from siyu.points import service as points
-from siyu.points.config import get_points_settings
 from tests.points.test_expiry import expiries
 from tests.points.test_ledger import customer
 from tests.points.test_rewards import counts
-
-
-@pytest.fixture
-def one_year(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("SIYU_POINTS_EXPIRE_AFTER_YEARS", "1")
-    get_points_settings.cache_clear()
-    yield
-    get_points_settings.cache_clear()
 
 
 def test_award_redeem_and_read_a_customers_points(client: TestClient,

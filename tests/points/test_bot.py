@@ -4,25 +4,15 @@ chat message in, the bot's reply out): the balance, what expires when, how to us
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 
-import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from siyu.config import Settings
 from siyu.points import service as points
-from siyu.points.config import get_points_settings
 from tests.service.test_desk import customer, decision, kb, replies, say
 
 __all__ = ["kb"]  # the fixture
 
-
-@pytest.fixture
-def one_year(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("SIYU_POINTS_EXPIRE_AFTER_YEARS", "1")
-    get_points_settings.cache_clear()
-    yield
-    get_points_settings.cache_clear()
 
 
 def test_the_bot_answers_the_balance_and_what_expires_from_the_ledger(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -14,7 +13,6 @@ from sqlalchemy.orm import Session
 
 from siyu.points import expiry
 from siyu.points import service as points
-from siyu.points.config import get_points_settings
 from siyu.points.models import PointsEntry
 from tests.points.test_ledger import customer
 
@@ -141,16 +139,9 @@ def test_the_liability_counts_positive_balances_only(db: Session) -> None:
         300, 100, 0, 120)
 
 
-@pytest.fixture
-def expire_after_one_year(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("SIYU_POINTS_EXPIRE_AFTER_YEARS", "1")
-    get_points_settings.cache_clear()
-    yield
-    get_points_settings.cache_clear()
-
 
 def test_the_daily_job_expires_and_queues_the_next_day(db: Session,
-                                                       expire_after_one_year: None) -> None:
+                                                       one_year: None) -> None:
     from siyu.jobs.models import Job
     from siyu.jobs.service import handlers
     from siyu.points import tasks
@@ -170,7 +161,7 @@ def test_the_daily_job_expires_and_queues_the_next_day(db: Session,
 
 def test_the_cli_expires_once_and_reports_the_liability(
         monkeypatch: pytest.MonkeyPatch, database_url: str, sessions: Any,
-        expire_after_one_year: None) -> None:
+        one_year: None) -> None:
     from tests.cli_helpers import run_cli
 
     with sessions() as s:
