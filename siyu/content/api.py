@@ -4,7 +4,7 @@ REST routes to list items with their figures and create one."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -26,26 +26,25 @@ _INVALID = ('<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">'
             '</body></html>')
 
 
-def _go(url: str) -> Response:
-    return RedirectResponse(url, status_code=302, headers=_NO_STORE)
+def _follow(target: Callable[[], str]) -> Response:
+    """Record the click ``target`` makes and redirect to the item; a link that names
+    nothing answers a page that says so."""
+    try:
+        return RedirectResponse(target(), status_code=302, headers=_NO_STORE)
+    except NotFound:
+        return HTMLResponse(_INVALID, status_code=404, headers=_NO_STORE)
 
 
 @links.get("/c/{token}")
 def recipient_link(token: str, session: Session = Depends(get_session, scope="function")
                    ) -> Response:
-    try:
-        return _go(service.click(session, token))
-    except NotFound:
-        return HTMLResponse(_INVALID, status_code=404, headers=_NO_STORE)
+    return _follow(lambda: service.click(session, token))
 
 
 @links.get("/c/i/{code}")
 def anonymous_link(code: str, session: Session = Depends(get_session, scope="function")
                    ) -> Response:
-    try:
-        return _go(service.anonymous_click(session, code))
-    except NotFound:
-        return HTMLResponse(_INVALID, status_code=404, headers=_NO_STORE)
+    return _follow(lambda: service.anonymous_click(session, code))
 
 
 class ContentIn(BaseModel):
@@ -55,39 +54,24 @@ class ContentIn(BaseModel):
     sku: str | None = Field(default=None, max_length=64)
 
 
-class ContentOut(BaseModel):
-    id: int
-    name: str
-    kind: str
-    url: str
-    anonymous_link: str
-    recipients: int
-    clickers: int
-    clicks: int
-    anonymous_clicks: int
-    converted: int
-    click_through: float | None
-    conversion: float | None
-
-
 def _base(request: Request) -> str:
     return channel_settings_of(request.app.state).public_url
 
 
-@router.get("/content", response_model=list[ContentOut])
+@router.get("/content", response_model=list[service.ItemStats])
 def list_content(request: Request, session: Session = Depends(get_session, scope="function"),
-                 _: Principal = Depends(require("analytics.read"))) -> list[dict[str, Any]]:
+                 _: Principal = Depends(require("analytics.read"))) -> list[service.ItemStats]:
     """Content items with recipients, clicks, click-through and conversion."""
-    return [s.to_dict() for s in service.item_stats(session, base_url=_base(request))]
+    return service.item_stats(session, base_url=_base(request))
 
 
-@router.post("/content", response_model=ContentOut, status_code=201)
+@router.post("/content", response_model=service.ItemStats, status_code=201)
 def create_content(body: ContentIn, request: Request,
                    session: Session = Depends(get_session, scope="function"),
-                   _: Principal = Depends(require("segments.write"))) -> dict[str, Any]:
+                   _: Principal = Depends(require("segments.write"))) -> service.ItemStats:
     """Create a content item (templates link to it by name: ``content("名称")``)."""
     item = service.create_item(session, body.name, body.kind, body.url, sku=body.sku)
     session.commit()
     [stats] = [s for s in service.item_stats(session, base_url=_base(request))
                if s.id == item.id]
-    return stats.to_dict()
+    return stats

@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import secrets
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -135,16 +135,15 @@ def click(session: Session, token: str, *, now: dt.datetime | None = None) -> st
         raise NotFound("链接无效")
     link, item = row
     moment = now or utcnow()
-    session.add(ContentClick(item_id=item.id, link_id=link.id, customer_id=link.customer_id,
-                             at=moment))
+    entry = ContentClick(item_id=item.id, link_id=link.id, customer_id=link.customer_id,
+                         at=moment)
+    session.add(entry)
     session.flush()
     properties: dict[str, Any] = {"content": item.name, "kind": item.kind}
     if link.playbook_id is not None:
         properties.update({"playbook_id": link.playbook_id, "step": link.step})
     # One timeline entry per click.
-    clicks = session.scalar(select(func.count()).select_from(ContentClick).where(
-        ContentClick.link_id == link.id)) or 1
-    record(session, link.customer_id, CLICKED, id=f"content:{link.token}:{clicks}", ts=moment,
+    record(session, link.customer_id, CLICKED, id=f"content-click:{entry.id}", ts=moment,
            properties=properties, source="content")
     return item.url
 
@@ -174,9 +173,6 @@ class ItemStats:
     converted: int
     click_through: float | None
     conversion: float | None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def _purchases_after_click(session: Session, playbook_id: int | None = None
@@ -234,12 +230,12 @@ def item_stats(session: Session, *, base_url: str = "") -> list[ItemStats]:
     out = []
     for item in session.scalars(select(ContentItem).order_by(ContentItem.id)):
         sent, clicked = int(recipients.get(item.id, 0)), int(clickers.get(item.id, 0))
+        bought = min(converted.get(item.id, 0), clicked)
         out.append(ItemStats(
             item.id, item.name, item.kind, item.url, anonymous_link(item, base_url), sent,
-            clicked, int(clicks.get(item.id, 0)), int(anonymous.get(item.id, 0)),
-            min(converted.get(item.id, 0), clicked),
+            clicked, int(clicks.get(item.id, 0)), int(anonymous.get(item.id, 0)), bought,
             round(clicked / sent, 4) if sent else None,
-            round(min(converted.get(item.id, 0), clicked) / clicked, 4) if clicked else None))
+            round(bought / clicked, 4) if clicked else None))
     return out
 
 
