@@ -12,22 +12,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from siyu.channels.models import VerificationCode
 from siyu.config import Settings
 from siyu.customers.models import Identity
-from siyu.customers.service import upsert_customers
 from siyu.events.models import Event
 from siyu.events.service import ingest
 from siyu.points import service as points
 from siyu.referrals import service as referrals
 from siyu.referrals.models import ReferralAttribution
 from tests.channels.fakes import FakeSms
-
-
-def _customer(sessions: sessionmaker[Session], settings: Settings, ref: str, phone: str
-              ) -> int:
-    with sessions() as s:
-        cid = upsert_customers(s, [{"id": ref, "name": "林晓雯", "identities": [
-            {"kind": "phone", "value": phone}]}], settings=settings).customer_ids[0]
-        s.commit()
-        return cid
+from tests.referrals.test_referrals import _customer
 
 
 def _order(sessions: sessionmaker[Session], settings: Settings, phone: str, order_id: str,
