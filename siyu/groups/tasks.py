@@ -21,20 +21,15 @@ def _client() -> Any:
     return adapter.contact_client()
 
 
-def _settings() -> Any:
-    from siyu.config import get_settings
-
-    return get_settings()
-
-
 @job(SYNC_CHAT)
 def sync_chat(session: Session, payload: dict[str, Any]) -> None:
+    from siyu.config import get_settings
     from siyu.groups.service import apply_group
 
     chat_id = str(payload.get("chat_id") or "")
     data = _client().call("/cgi-bin/externalcontact/groupchat/get",
                           {"chat_id": chat_id, "need_name": 1})
-    apply_group(session, data.get("group_chat"), settings=_settings())
+    apply_group(session, data.get("group_chat"), settings=get_settings())
 
 
 @job(SYNC_ALL)

@@ -77,7 +77,7 @@ def test_members_joining_and_leaving_reach_the_timeline_and_the_journey(
         journeys.recompute(s, now=dt.datetime.now(dt.UTC), customer_ids=[fan1, fan2])
         s.commit()
         stages = dict(s.execute(select(CustomerJourney.customer_id,
-                                       CustomerJourney.stage)).tuples().all())
+                                       CustomerJourney.stage)).all())
         assert stages == {fan1: "join_group", fan2: "join_group"}  # 入群
 
     # wmFan02 leaves; a new fan joins.
