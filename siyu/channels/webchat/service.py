@@ -181,12 +181,18 @@ def _chat_identities(session: Session, customer_id: int) -> tuple[IdentityRef, .
 
 
 def demo_customers(session: Session, *, limit: int = DEMO_CUSTOMERS) -> list[dict[str, Any]]:
-    """Customers a demo visitor may chat as: the ``limit`` with the most recent events
-    (the showcase customers' histories run up to the present, so they come first)."""
+    """Customers a demo visitor may chat as: the ``limit`` with the most recent events of
+    their own (the showcase customers' histories run up to the present, so they come first).
+    The journeys' stage and scenario events are siyu's own conclusions, written for many
+    customers at the moment of each recomputation: they would put whoever the last one
+    touched first."""
     from siyu.events.models import Event
+    from siyu.journeys.service import SCENARIO_ENTERED, SCENARIO_EXITED, STAGE_CHANGED
 
     seen: dict[int, dt.datetime] = {}
     scan = session.execute(select(Event.customer_id, Event.ts)
+                           .where(Event.type.not_in([STAGE_CHANGED, SCENARIO_ENTERED,
+                                                     SCENARIO_EXITED]))
                            .order_by(Event.ts.desc()).limit(limit * 50))
     for customer_id, ts in scan:
         if customer_id not in seen:
