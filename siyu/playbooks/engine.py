@@ -558,7 +558,7 @@ def check_send(batch: _Batch, run: _Run, instr: dict[str, Any]
     if marketing and policy.paused_all:
         return "deferred", "global_pause", now + dt.timedelta(minutes=10)
     zone = _zone(batch, cid, policy.timezone)
-    until = policy.quiet_until(now, zone)
+    until = policy.quiet_until(now, zone, purpose)
     if until is not None:
         return "deferred", "quiet_hours", until
     if channel in SESSION_CHANNELS:

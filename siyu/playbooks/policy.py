@@ -3,7 +3,8 @@
 ``siyu policy apply FILE`` replaces the whole policy with a YAML document::
 
     timezone: Asia/Shanghai            # customers without attributes.timezone
-    quiet_hours: {start: "22:00", end: "08:00"}   # or null; in the customer's zone
+    quiet_hours: {start: "22:00", end: "08:00"}   # or null; in the customer's zone;
+                                       # add `purposes: [marketing, service]` to hold service too
     daily_marketing: 1                 # marketing messages per customer per local day (0: off)
     caps: [{channel: all, max: 3, per: 7d}]        # marketing, per channel or all channels
     marketing_consent: opt_in          # opt_in: marketing needs a grant; opt_out: unless withdrawn
@@ -15,7 +16,11 @@
       welcome_code_seconds: 20
 
 Caps never apply to the service desk's replies (they do not pass here) nor to
-``purpose: service`` steps. Every message held back gets one reason from :data:`REASONS`.
+``purpose: service`` steps. Quiet hours hold marketing only by default: a service message
+answers something the customer just did (added the advisor, whose WeCom welcome code lasts
+20 s; complained, and was promised a call within the hour), and holding it until morning
+would break that promise. ``quiet_hours.purposes`` widens the hold to service messages.
+Every message held back gets one reason from :data:`REASONS`.
 """
 
 from __future__ import annotations
@@ -61,6 +66,7 @@ class Policy:
     timezone: str = "Asia/Shanghai"
     quiet_start: dt.time | None = dt.time(22, 0)
     quiet_end: dt.time | None = dt.time(8, 0)
+    quiet_purposes: frozenset[str] = frozenset({"marketing"})
     daily_marketing: int = 1
     caps: tuple[Cap, ...] = ()
     marketing_consent: str = "opt_in"
@@ -79,9 +85,13 @@ class Policy:
         except (ZoneInfoNotFoundError, ValueError):
             return at.astimezone(ZoneInfo(self.timezone))
 
-    def quiet_until(self, at: dt.datetime, zone: str | None) -> dt.datetime | None:
-        """When the quiet window that ``at`` falls in ends (UTC), or None outside it."""
+    def quiet_until(self, at: dt.datetime, zone: str | None,
+                    purpose: str = "marketing") -> dt.datetime | None:
+        """When the quiet window that ``at`` falls in ends (UTC), or None outside it (or
+        when quiet hours do not hold messages of ``purpose``)."""
         if self.quiet_start is None or self.quiet_end is None:
+            return None
+        if purpose not in self.quiet_purposes:
             return None
         local = self.local(at, zone)
         t = local.time()
@@ -138,18 +148,27 @@ def parse_policy(data: dict[str, Any], *, paused_all: bool = False) -> Policy:
                             details=[{"field": "timezone", "reason": "unknown zone"}]) from None
     quiet_start: dt.time | None = dt.time(22, 0)
     quiet_end: dt.time | None = dt.time(8, 0)
+    quiet_purposes = frozenset({"marketing"})
     if "quiet_hours" in data:
         qh = data["quiet_hours"]
         if qh is None:
             quiet_start = quiet_end = None
-        elif isinstance(qh, dict) and set(qh) == {"start", "end"}:
+        elif isinstance(qh, dict) and {"start", "end"} <= set(qh) <= {"start", "end",
+                                                                      "purposes"}:
+            purposes = qh.get("purposes", ["marketing"])
+            if (not isinstance(purposes, list) or not purposes
+                    or not set(purposes) <= {"marketing", "service"}):
+                raise InvalidPolicy("quiet_hours.purposes is a list of marketing, service",
+                                    details=[{"field": "quiet_hours.purposes",
+                                              "reason": "value"}])
+            quiet_purposes = frozenset(str(p) for p in purposes)
             quiet_start = _clock(qh["start"], "quiet_hours.start")
             quiet_end = _clock(qh["end"], "quiet_hours.end")
             if quiet_start == quiet_end:
                 raise InvalidPolicy("quiet_hours start and end must differ",
                                     details=[{"field": "quiet_hours", "reason": "empty"}])
         else:
-            raise InvalidPolicy("quiet_hours is {start: HH:MM, end: HH:MM} or null",
+            raise InvalidPolicy("quiet_hours is {start: HH:MM, end: HH:MM[, purposes]} or null",
                                 details=[{"field": "quiet_hours", "reason": "shape"}])
     caps: list[Cap] = []
     raw_caps = data.get("caps", [])
@@ -191,6 +210,7 @@ def parse_policy(data: dict[str, Any], *, paused_all: bool = False) -> Policy:
         platform, "wecom_mass_per_month", None, 0, 31, "platform.wecom_mass_per_month")
     return Policy(
         timezone=str(tz), quiet_start=quiet_start, quiet_end=quiet_end,
+        quiet_purposes=quiet_purposes,
         daily_marketing=_int(data, "daily_marketing", 1, 0, 100, "daily_marketing") or 0,
         caps=tuple(caps), marketing_consent=str(consent), low_csat_score=low_score,
         low_csat_days=low_days, wecom_mass_per_month=mass_limit,
@@ -207,7 +227,8 @@ def describe(policy: Policy) -> dict[str, Any]:
     """The policy in force, as ``siyu policy show --json`` prints it."""
     qh = (None if policy.quiet_start is None or policy.quiet_end is None else
           {"start": policy.quiet_start.strftime("%H:%M"),
-           "end": policy.quiet_end.strftime("%H:%M")})
+           "end": policy.quiet_end.strftime("%H:%M"),
+           "purposes": sorted(policy.quiet_purposes)})
     return {"timezone": policy.timezone, "quiet_hours": qh,
             "daily_marketing": policy.daily_marketing,
             "caps": [{"channel": c.channel, "max": c.max, "per_seconds": c.per_seconds}

@@ -47,6 +47,35 @@ def test_a_send_in_quiet_hours_is_held_and_goes_out_when_the_window_opens(
                                                                 tzinfo=dt.UTC)
 
 
+SERVICE_PB = """\
+name: 夜间安抚
+status: active
+trigger: {event: complaint}
+steps:
+  - send: {channel: sms, purpose: service, template: "已收到您的反馈"}
+"""
+
+
+@pytest.mark.parametrize("purposes,held", [(None, False), ("[marketing, service]", True)])
+def test_quiet_hours_hold_service_messages_only_when_the_policy_says_so(
+        db: Session, settings: Settings, clock: Clock, purposes: str | None,
+        held: bool) -> None:
+    # A customer who complains at 23:00 hears back at once: a service message answers what
+    # they just did. A policy listing service among quiet_hours.purposes holds it too.
+    clock.at = dt.datetime(2026, 3, 2, 15, 0, tzinfo=dt.UTC)  # 23:00 in Shanghai
+    extra = f", purposes: {purposes}" if purposes else ""
+    service.policy_apply(db, f'quiet_hours: {{start: "22:00", end: "08:00"{extra}}}\n')
+    apply(db, SERVICE_PB)
+    apply(db, PB.format(name="夜间营销", priority=50, event="complaint"))
+    cid = make_customer(db, phone="+8613800000009")
+    fire(db, settings, cid, "complaint", clock())
+    tick(db, clock)
+    texts = [d.content["text"] for d in outbox_rows(db)]
+    assert texts == ([] if held else ["已收到您的反馈"])
+    assert sorted(h.reason for h in logs(db, "deferred")) == (
+        ["quiet_hours", "quiet_hours"] if held else ["quiet_hours"])
+
+
 def test_one_marketing_message_a_day_and_the_higher_priority_wins(
         db: Session, settings: Settings, clock: Clock) -> None:
     apply(db, PB.format(name="高优先", priority=90, event="ping"))
@@ -129,6 +158,8 @@ def test_a_paused_playbook_holds_its_runs(db: Session, settings: Settings,
 
 @pytest.mark.parametrize("text,field", [
     ("quiet_hours: {start: '25:00', end: '08:00'}\n", "quiet_hours.start"),
+    ("quiet_hours: {start: '22:00', end: '08:00', purposes: [sales]}\n",
+     "quiet_hours.purposes"),
     ("caps: [{channel: fax, max: 1, per: 1d}]\n", "caps[0].channel"),
     ("timezone: Mars/Base\n", "timezone"),
     ("colour: red\n", "colour"),
@@ -144,7 +175,8 @@ def test_a_bad_policy_is_refused_and_the_old_one_stays(db: Session, text: str,
 
 def test_defaults_are_documented(db: Session) -> None:
     shown = service.policy_show(db)
-    assert shown["quiet_hours"] == {"start": "22:00", "end": "08:00"}
+    assert shown["quiet_hours"] == {"start": "22:00", "end": "08:00",
+                                    "purposes": ["marketing"]}
     assert shown["daily_marketing"] == 1
     assert shown["platform"]["welcome_code_seconds"] == 20
     assert "quiet_hours" in shown["reasons"]
