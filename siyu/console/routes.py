@@ -11,7 +11,6 @@ token. Errors raised inside console pages render as a Chinese error page, not JS
 
 from __future__ import annotations
 
-import datetime as dt
 import hmac
 import inspect
 import secrets
@@ -40,7 +39,7 @@ from siyu.config import Settings
 from siyu.console.nav import nav_for
 from siyu.errors import Forbidden, SiyuError
 from siyu.kit import labels
-from siyu.kit.timeutil import local
+from siyu.kit.timeutil import display
 from siyu.kit.web import get_session
 
 _HERE = Path(__file__).resolve().parent
@@ -160,16 +159,6 @@ def safe_next(value: str | None) -> str:
 # -- rendering -------------------------------------------------------------------------------
 
 
-def _format_time(value: dt.datetime | str | None, tz_name: str) -> str:
-    if value is None or value == "":
-        return "—"
-    if isinstance(value, str):
-        value = dt.datetime.fromisoformat(value)
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.UTC)
-    return local(value, tz_name).strftime("%Y-%m-%d %H:%M")
-
-
 def _format_money(value: float | int | None) -> str:
     return "—" if value is None else f"¥{value:,.2f}"
 
@@ -183,7 +172,7 @@ def _make_templates(settings: Settings) -> Jinja2Templates:
         lstrip_blocks=True,
     )
     tz_name = settings.timezone
-    env.filters["localtime"] = lambda value: _format_time(value, tz_name)
+    env.filters["localtime"] = lambda value: display(value, tz_name)
     env.filters["money"] = _format_money
     env.filters["label"] = lambda value, table=None: (
         labels.label(str(value), table) if value else "—")

@@ -17,12 +17,14 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
+from siyu.config import get_settings
 from siyu.console import pages
 from siyu.console.nav import register_nav
 from siyu.console.panels import register_customer_panel
 from siyu.console.routes import ConsoleRoute, StaffUser, check_csrf, permitted
 from siyu.errors import SiyuError
 from siyu.kit import charts
+from siyu.kit.timeutil import display
 from siyu.kit.web import get_session
 from siyu.playbooks import clock, service
 from siyu.playbooks import policy as pol
@@ -247,22 +249,24 @@ def contact_rows(session: Session, customer_id: int) -> list[dict[str, str]]:
     """The contact log as 360 card rows: when and which playbook step, the outcome and why."""
     from siyu.kit.labels import label
 
+    tz = get_settings().timezone
     rows = []
     for item in service.contact_log(session, customer_id, limit=20):
         outcome = OUTCOME_ZH.get(item["outcome"], item["outcome"])
         channel = label(item["channel"], "channel") if item["channel"] else ""
-        rows.append({"label": f"{item['at'][:16].replace('T', ' ')} {item['playbook']}",
+        rows.append({"label": f"{display(item['at'], tz)} {item['playbook']}",
                      "value": f"{channel} {outcome}".strip(),
                      "why": item["reason_zh"] or item["reason"] or ""})
     return rows
 
 
 def task_rows(session: Session, customer_id: int) -> list[dict[str, str]]:
+    tz = get_settings().timezone
     rows = []
     for task in service.open_tasks(session, customer_id=customer_id, limit=20):
         kind = TASK_KIND_ZH.get(task["kind"], task["kind"])
         rows.append({"label": f"{task['playbook']} · {kind}",
-                     "value": f"截止 {task['due_at'][:16].replace('T', ' ')}",
+                     "value": f"截止 {display(task['due_at'], tz)}",
                      "why": task["note"] or ""})
     return rows
 

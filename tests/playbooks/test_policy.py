@@ -180,3 +180,16 @@ def test_defaults_are_documented(db: Session) -> None:
     assert shown["daily_marketing"] == 1
     assert shown["platform"]["welcome_code_seconds"] == 20
     assert "quiet_hours" in shown["reasons"]
+
+
+def test_the_360_contact_card_shows_the_brand_s_local_time(
+        db: Session, settings: Settings, clock: Clock) -> None:
+    from siyu.playbooks.console import contact_rows
+
+    clock.at = dt.datetime(2026, 3, 2, 15, 0, tzinfo=dt.UTC)  # 23:00 in Shanghai
+    service.policy_apply(db, "quiet_hours: null\n")
+    apply(db, PB.format(name="夜间提醒", priority=50, event="ping"))
+    cid = make_customer(db, phone="+8613800000010")
+    fire(db, settings, cid, "ping", clock())
+    tick(db, clock)
+    assert [r["label"] for r in contact_rows(db, cid)] == ["2026-03-02 23:00 夜间提醒"]
