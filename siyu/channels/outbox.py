@@ -37,7 +37,7 @@ import datetime as dt
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import String, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -46,7 +46,7 @@ from siyu.channels import desk
 from siyu.channels.desk import OutboundMessage, Recipient
 from siyu.channels.models import Delivery
 from siyu.customers.models import Identity
-from siyu.db import utcnow
+from siyu.db import id_in, utcnow
 
 MAX_ATTEMPTS = 5
 DONE_STATES = frozenset({"sent", "delivered", "created", "failed", "outcome_unknown"})
@@ -286,6 +286,19 @@ def enqueue_many(session: Session, rows: list[dict[str, Any]], *,
     # them into multi-row INSERTs); a 500-row VALUES clause compiled per chunk cost more
     # than the database.
     deliveries = Delivery.__table__
+    if dialect == "postgresql":
+        from siyu.db import pg_insert_rows
+
+        # one INSERT ... SELECT FROM unnest per 5,000 rows (see siyu.db.pg_insert_rows)
+        new = {str(k): int(i) for i, k in pg_insert_rows(
+            session, deliveries, values, conflict=["key"], returning=["id", "key"])}
+        at = {r["key"]: r.get("run_at") or now for r in rows}
+        pg_insert_rows(session, Job.__table__, [
+            {"name": "channels.send", "payload": {"delivery_id": i},
+             "dedup_key": f"outbox:{k}"[:200], "status": "queued", "run_at": at[k],
+             "attempts": 0, "max_attempts": MAX_ATTEMPTS + 1, "created_at": now}
+            for k, i in new.items()], conflict=["dedup_key"])
+        return len(new)
     stmt = (insert(deliveries).on_conflict_do_nothing(index_elements=["key"])  # type: ignore[arg-type]
             .returning(deliveries.c.id, deliveries.c.key))  # type: ignore[attr-defined]
     new_ids: dict[str, int] = {}
@@ -432,7 +445,8 @@ def delivery_ids(session: Session, keys: list[str]) -> dict[str, int]:
     out: dict[str, int] = {}
     for start in range(0, len(keys), 500):
         rows = session.execute(select(Delivery.key, Delivery.id)
-                               .where(Delivery.key.in_(keys[start:start + 500])))
+                               .where(id_in(Delivery.key, keys[start:start + 500], session,
+                                            String)))
         out.update({str(k): int(i) for k, i in rows})
     return out
 
@@ -447,7 +461,7 @@ def recent_marketing(session: Session, customer_ids: list[int], *, since: dt.dat
         rows = session.execute(
             select(Delivery.customer_id, Delivery.channel, Delivery.created_at,
                    Delivery.purpose, Delivery.content)
-            .where(Delivery.customer_id.in_(customer_ids[start:start + 500]),
+            .where(id_in(Delivery.customer_id, customer_ids[start:start + 500], session),
                    Delivery.key.is_not(None), Delivery.created_at >= since,
                    Delivery.state != "failed"))
         for cid, channel, at, purpose, content in rows:

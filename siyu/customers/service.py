@@ -30,7 +30,7 @@ from siyu.customers.models import (
     Tag,
 )
 from siyu.customers.schemas import PROFILE_FIELDS, CustomerIn
-from siyu.db import utcnow
+from siyu.db import id_in, utcnow
 from siyu.errors import InvalidInput
 from siyu.events.labels import event_type_zh, order_status_zh
 from siyu.events.models import Event, Order
@@ -482,7 +482,7 @@ def canonical_customer_ids(session: Session, customer_ids: Sequence[int]) -> dic
         for start in range(0, len(current), 5000):
             for cid, status, into in session.execute(
                     select(Customer.id, Customer.status, Customer.merged_into_id)
-                    .where(Customer.id.in_(current[start:start + 5000]))):
+                    .where(id_in(Customer.id, current[start:start + 5000], session))):
                 rows[int(cid)] = (status, into)
         nxt: dict[int, int] = {}
         for given, cur in pending.items():
@@ -534,6 +534,12 @@ def set_tag_for(session: Session, customer_ids: Sequence[int], name: str, *, pre
         session.execute(insert(Tag).values(name=name, kind=kind, created_at=now)
                         .on_conflict_do_nothing(index_elements=["name"]))
         tag_id = session.scalar(select(Tag.id).where(Tag.name == name))
+    if session.get_bind().dialect.name == "postgresql":
+        from siyu.db import pg_insert_rows
+
+        return len(pg_insert_rows(session, CustomerTag.__table__, [  # type: ignore[arg-type]
+            {"customer_id": c, "tag_id": tag_id, "source": source, "created_at": now}
+            for c in ids], conflict=["customer_id", "tag_id"], returning=["customer_id"]))
     stmt = (insert(CustomerTag).on_conflict_do_nothing(index_elements=["customer_id", "tag_id"])
             .returning(CustomerTag.customer_id))
     added = 0
@@ -657,7 +663,7 @@ def latest_consents_for(session: Session, customer_ids: list[int]
         rows = session.execute(
             select(Consent.customer_id, Consent.channel, Consent.purpose, Consent.granted,
                    Consent.source)
-            .where(Consent.customer_id.in_(customer_ids[start:start + 500]))
+            .where(id_in(Consent.customer_id, customer_ids[start:start + 500], session))
             .order_by(Consent.at, Consent.id))
         for cid, channel, purpose, granted, source in rows:
             out[(int(cid), channel, purpose)] = (bool(granted), source)
@@ -671,7 +677,7 @@ def customers_with_tag(session: Session, customer_ids: list[int], name: str) -> 
         out.update(int(c) for c in session.scalars(
             select(CustomerTag.customer_id).join(Tag, Tag.id == CustomerTag.tag_id)
             .where(Tag.name == name,
-                   CustomerTag.customer_id.in_(customer_ids[start:start + 500]))))
+                   id_in(CustomerTag.customer_id, customer_ids[start:start + 500], session))))
     return out
 
 
@@ -680,8 +686,8 @@ def identities_for(session: Session, customer_ids: list[int]) -> dict[int, dict[
     out: dict[int, dict[str, str]] = {}
     for start in range(0, len(customer_ids), 500):
         rows = session.execute(select(Identity.customer_id, Identity.kind, Identity.value)
-                               .where(Identity.customer_id.in_(
-                                   customer_ids[start:start + 500]))
+                               .where(id_in(Identity.customer_id,
+                                            customer_ids[start:start + 500], session))
                                .order_by(Identity.id))
         for cid, kind, value in rows:
             out.setdefault(int(cid), {}).setdefault(kind, value)
@@ -699,15 +705,20 @@ def profiles_for(session: Session, customer_ids: list[int]) -> dict[int, dict[st
 
     out: dict[int, dict[str, Any]] = {}
     for start in range(0, len(customer_ids), 500):
+        # the columns a template sees, not whole Customer objects (their loading was
+        # most of the batch's profile read)
         rows = session.execute(
-            select(Customer, User.display_name, User.username)
+            select(Customer.id, Customer.name, Customer.gender, Customer.city, Customer.tier,
+                   Customer.birthday, Customer.attributes, Customer.advisor_id,
+                   User.display_name, User.username)
             .outerjoin(User, User.id == Customer.advisor_id)
-            .where(Customer.id.in_(customer_ids[start:start + 500])))
-        for c, advisor, username in rows:
-            out[c.id] = {"id": c.id, "name": c.name or "", "gender": c.gender,
-                         "salutation": SALUTATIONS.get(c.gender or "", ""),
-                         "city": c.city, "tier": c.tier,
-                         "birthday": c.birthday.isoformat() if c.birthday else None,
-                         "attributes": dict(c.attributes or {}), "advisor_id": c.advisor_id,
-                         "advisor": advisor or "", "advisor_username": username}
+            .where(id_in(Customer.id, customer_ids[start:start + 500], session)))
+        for cid, name, gender, city, tier, birthday, attributes, advisor_id, advisor, \
+                username in rows:
+            out[cid] = {"id": cid, "name": name or "", "gender": gender,
+                        "salutation": SALUTATIONS.get(gender or "", ""),
+                        "city": city, "tier": tier,
+                        "birthday": birthday.isoformat() if birthday else None,
+                        "attributes": dict(attributes or {}), "advisor_id": advisor_id,
+                        "advisor": advisor or "", "advisor_username": username}
     return out

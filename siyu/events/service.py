@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from siyu.config import Settings
 from siyu.customers.identity import Resolver
+from siyu.db import id_in
 from siyu.errors import InvalidInput
 from siyu.events import hooks
 from siyu.events.models import Event, Order
@@ -234,7 +235,7 @@ def customers_in_scenario(session: Session, customer_ids: list[int], scenario: s
     for start in range(0, len(customer_ids), 500):
         rows = session.execute(
             select(Event.customer_id, Event.ts, Event.type, Event.properties)
-            .where(Event.customer_id.in_(customer_ids[start:start + 500]),
+            .where(id_in(Event.customer_id, customer_ids[start:start + 500], session),
                    Event.type.in_(("scenario_entered", "scenario_exited"))))
         for cid, ts, typ, props in rows:
             if (props or {}).get("scenario") != scenario:
@@ -281,10 +282,10 @@ def last_orders(session: Session, customer_ids: list[int]) -> dict[int, dict[str
     for start in range(0, len(customer_ids), 500):
         chunk = customer_ids[start:start + 500]
         counts = dict(session.execute(select(Order.customer_id, func.count())
-                                      .where(Order.customer_id.in_(chunk))
+                                      .where(id_in(Order.customer_id, chunk, session))
                                       .group_by(Order.customer_id)).all())
         rows = session.execute(select(Order.customer_id, Order.ts, Order.amount, Order.items)
-                               .where(Order.customer_id.in_(chunk))
+                               .where(id_in(Order.customer_id, chunk, session))
                                .order_by(Order.customer_id, Order.ts))
         for cid, ts, amount, items in rows:
             out[int(cid)] = {"ts": ts, "amount": amount, "items": list(items or []),

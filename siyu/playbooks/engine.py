@@ -277,7 +277,7 @@ def process_due(session: Session, *, now: dt.datetime, limit: int = 500,
         for run in runs:
             if not run.stopped:  # a program cannot loop, but never spin on one
                 _finish(run.row, "failed", now)
-    _flush(session, batch)
+    _flush(session, batch, rows)
     return len(runs)
 
 
@@ -664,21 +664,33 @@ def _task(session: Session, run: _Run, instr: dict[str, Any], batch: _Batch) -> 
     _log(batch, run, instr, "done", detail=str(values["kind"]))
 
 
-def _flush(session: Session, batch: _Batch) -> None:
+RUN_STATE = ("status", "pc", "due_at", "wait_event", "goal_at", "finished_at", "updated_at")
+
+
+def _flush(session: Session, batch: _Batch, rows: list[PlaybookRun]) -> None:
+    """Write the batch: the outbox rows and their jobs, the step log, the runs' new state.
+    Set-based: the step log by ``COPY`` (PostgreSQL) or one executemany (SQLite); on
+    PostgreSQL the runs in one ``UPDATE ... FROM unnest(...)`` (the unit of work's
+    executemany was a statement per run), then detached so the session does not write
+    them again."""
     from siyu.channels import outbox
+    from siyu.db import pg_update_rows
+    from siyu.kit.bulk import bulk_insert
 
     if batch.outbox:
         outbox.enqueue_many(session, batch.outbox, now=batch.now)
         wake(session)
     ids = outbox.delivery_ids(session, [r["delivery_key"] for r in batch.logs
                                         if r.get("delivery_key")])
-    logs = []
-    insert_logs = StepLog.__table__.insert()  # type: ignore[attr-defined]
     for r in batch.logs:
         key = r.pop("delivery_key", None)
         r["delivery_id"] = ids.get(key) if key else None
         r["created_at"] = batch.now
-        logs.append(r)
-    for start in range(0, len(logs), 1000):
-        session.execute(insert_logs, logs[start:start + 1000])
+    bulk_insert(session, StepLog.__table__, batch.logs)  # type: ignore[arg-type]
+    if session.get_bind().dialect.name == "postgresql":
+        pg_update_rows(session, PlaybookRun.__table__, [  # type: ignore[arg-type]
+            {"id": r.id, **{c: getattr(r, c) for c in RUN_STATE}} for r in rows])
+        for r in rows:
+            if r in session:
+                session.expunge(r)
     session.flush()

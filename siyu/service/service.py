@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from siyu.auth.models import User
 from siyu.config import get_settings
 from siyu.customers.identity import IdentityRef, Resolver
-from siyu.db import utcnow
+from siyu.db import id_in, utcnow
 from siyu.errors import Conflict, InvalidInput, NotFound
 from siyu.events import hooks as event_hooks
 from siyu.jobs import service as jobs
@@ -484,7 +484,7 @@ def low_csat_customers(session: Session, customer_ids: list[int], *, max_score: 
         out.update(int(c) for c in session.scalars(
             select(Conversation.customer_id).join(CsatAnswer,
                                                   CsatAnswer.conversation_id == Conversation.id)
-            .where(Conversation.customer_id.in_(customer_ids[start:start + 500]),
+            .where(id_in(Conversation.customer_id, customer_ids[start:start + 500], session),
                    CsatAnswer.score <= max_score, CsatAnswer.created_at >= since)))
     return out
 
@@ -498,7 +498,7 @@ def last_inbound_at(session: Session, customer_ids: list[int], *, channels: list
         rows = session.execute(
             select(Conversation.customer_id, func.max(Message.created_at))
             .join(Message, Message.conversation_id == Conversation.id)
-            .where(Conversation.customer_id.in_(customer_ids[start:start + 500]),
+            .where(id_in(Conversation.customer_id, customer_ids[start:start + 500], session),
                    Message.direction == "in", Message.channel.in_(channels))
             .group_by(Conversation.customer_id))
         out.update({int(c): t for c, t in rows if t is not None})
