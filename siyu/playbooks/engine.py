@@ -682,10 +682,10 @@ def _flush(session: Session, batch: _Batch, rows: list[PlaybookRun]) -> None:
         wake(session)
     ids = outbox.delivery_ids(session, [r["delivery_key"] for r in batch.logs
                                         if r.get("delivery_key")])
-    for r in batch.logs:
-        key = r.pop("delivery_key", None)
-        r["delivery_id"] = ids.get(key) if key else None
-        r["created_at"] = batch.now
+    for log_row in batch.logs:
+        key = log_row.pop("delivery_key", None)
+        log_row["delivery_id"] = ids.get(key) if key else None
+        log_row["created_at"] = batch.now
     bulk_insert(session, StepLog.__table__, batch.logs)  # type: ignore[arg-type]
     if session.get_bind().dialect.name == "postgresql":
         pg_update_rows(session, PlaybookRun.__table__, [  # type: ignore[arg-type]
