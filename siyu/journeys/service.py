@@ -43,6 +43,7 @@ from siyu.catalog.models import Product
 from siyu.customers import service as customers
 from siyu.customers.errors import CustomerNotFound
 from siyu.customers.models import Customer
+from siyu.db import use_analytics_memory
 from siyu.events.hooks import run_after_rows
 from siyu.events.models import Event, Order
 from siyu.events.purchases import PURCHASE_STATUSES, is_purchase
@@ -220,6 +221,8 @@ def recompute(session: Session, *, now: dt.datetime, customer_ids: Sequence[int]
     ids = sorted(set(customer_ids)) if customer_ids is not None else None
     if ids is not None and not ids:
         return result
+    if ids is None:
+        use_analytics_memory(session)
     _rebuild_repurchase(session, now=now, ids=ids)
     _recompute_stages(session, now=now, ids=ids, timezone=timezone, result=result)
     for scenario in _ordered_scenarios(session):

@@ -204,6 +204,23 @@ def test_full_recomputation_is_idempotent(
         0, 0, 0, 0)
 
 
+def test_a_full_recomputation_gives_postgresql_room_to_hash_for_its_transaction_only(
+        sessions: sessionmaker[Session]) -> None:
+    # Without it PostgreSQL rescans each rule's subquery per customer (13+ minutes at 1M).
+    from sqlalchemy import text
+
+    with sessions() as s:
+        postgres = s.get_bind().dialect.name == "postgresql"
+        default = s.scalar(text("SHOW work_mem")) if postgres else None
+        service.recompute(s, now=dt.datetime.now(dt.UTC))
+        if postgres:
+            assert s.scalar(text("SHOW work_mem")) == "256MB"
+            assert s.scalar(text("SHOW jit")) == "off"
+        s.commit()
+        if postgres:
+            assert s.scalar(text("SHOW work_mem")) == default
+
+
 def test_a_rule_limited_to_some_customers_selects_exactly_those_the_full_rule_does(
         sessions: sessionmaker[Session], settings: Settings) -> None:
     # What the per-customer recomputation relies on: with a scope, every list a condition
