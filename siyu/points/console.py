@@ -24,6 +24,7 @@ from siyu.console.panels import register_customer_panel
 from siyu.console.routes import ConsoleRoute, StaffUser, check_csrf, permitted
 from siyu.errors import InvalidInput, NotFound, SiyuError
 from siyu.kit import masking
+from siyu.kit.timeutil import display
 from siyu.kit.web import get_session
 from siyu.points import expiry, service
 
@@ -56,8 +57,8 @@ def panel_rows(session: Session, customer_id: int) -> list[dict[str, str]]:
 
     if not service.has_entries(session, customer_id):
         return []
-    view = service.summary(session, customer_id, limit=HISTORY_ROWS,
-                           timezone=get_settings().timezone)
+    tz = get_settings().timezone
+    view = service.summary(session, customer_id, limit=HISTORY_ROWS, timezone=tz)
     rows = [{"label": "积分余额", "value": f"{view['balance']} 积分",
              "why": "积分为负：退款收回了已使用的积分，补足前不能兑换" if view["blocked"] else ""}]
     soon = view["expiring"]
@@ -67,19 +68,10 @@ def panel_rows(session: Session, customer_id: int) -> list[dict[str, str]]:
                      else f"到 {_day(soon['last_day'])} 没有到期的积分"})
     for e in view["history"]:
         sign = "+" if e["amount"] > 0 else ""
-        local = e["at"].astimezone(_zone()).strftime("%Y-%m-%d %H:%M")
-        rows.append({"label": f"{local} {e['source_label']}",
+        rows.append({"label": f"{display(e['at'], tz)} {e['source_label']}",
                      "value": f"{sign}{e['amount']}",
                      "why": masking.mask_text(e["reason"] or "")})
     return rows
-
-
-def _zone() -> Any:
-    from zoneinfo import ZoneInfo
-
-    from siyu.config import get_settings
-
-    return ZoneInfo(get_settings().timezone)
 
 
 register_customer_panel("points", "积分", panel_rows, READ, order=15,
