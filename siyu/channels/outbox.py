@@ -46,7 +46,8 @@ from siyu.channels import desk
 from siyu.channels.desk import OutboundMessage, Recipient
 from siyu.channels.models import Delivery
 from siyu.customers.models import Identity
-from siyu.db import id_in, utcnow
+from siyu.db import utcnow
+from siyu.kit.bulk import id_in, pg_insert_rows
 
 MAX_ATTEMPTS = 5
 DONE_STATES = frozenset({"sent", "delivered", "created", "failed", "outcome_unknown"})
@@ -287,9 +288,7 @@ def enqueue_many(session: Session, rows: list[dict[str, Any]], *,
     # than the database.
     deliveries = Delivery.__table__
     if dialect == "postgresql":
-        from siyu.db import pg_insert_rows
-
-        # one INSERT ... SELECT FROM unnest per 5,000 rows (see siyu.db.pg_insert_rows)
+        # one INSERT ... SELECT FROM unnest per 5,000 rows (see siyu.kit.bulk.pg_insert_rows)
         new = {str(k): int(i) for i, k in pg_insert_rows(
             session, deliveries, values, conflict=["key"], returning=["id", "key"])}
         at = {r["key"]: r.get("run_at") or now for r in rows}

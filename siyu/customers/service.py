@@ -30,12 +30,13 @@ from siyu.customers.models import (
     Tag,
 )
 from siyu.customers.schemas import PROFILE_FIELDS, CustomerIn
-from siyu.db import id_in, utcnow
+from siyu.db import utcnow
 from siyu.errors import InvalidInput
 from siyu.events.labels import event_type_zh, order_status_zh
 from siyu.events.models import Event, Order
 from siyu.events.purchases import purchase_stats
 from siyu.kit import labels, masking
+from siyu.kit.bulk import id_in, pg_insert_rows
 from siyu.kit.paging import page_window
 from siyu.kit.sqltext import LIKE_ESCAPE, fits_db_int, like_prefix
 from siyu.kit.validation import BatchValidator, RecordError, check_records, validation_context
@@ -535,8 +536,6 @@ def set_tag_for(session: Session, customer_ids: Sequence[int], name: str, *, pre
                         .on_conflict_do_nothing(index_elements=["name"]))
         tag_id = session.scalar(select(Tag.id).where(Tag.name == name))
     if session.get_bind().dialect.name == "postgresql":
-        from siyu.db import pg_insert_rows
-
         return len(pg_insert_rows(session, CustomerTag.__table__, [  # type: ignore[arg-type]
             {"customer_id": c, "tag_id": tag_id, "source": source, "created_at": now}
             for c in ids], conflict=["customer_id", "tag_id"], returning=["customer_id"]))

@@ -25,12 +25,11 @@ from sqlalchemy.orm import Session
 
 from siyu.config import Settings
 from siyu.customers.identity import Resolver
-from siyu.db import id_in
 from siyu.errors import InvalidInput
 from siyu.events import hooks
 from siyu.events.models import Event, Order
 from siyu.events.schemas import EventIn, OrderIn
-from siyu.kit.bulk import bulk_insert, select_in
+from siyu.kit.bulk import bulk_insert, id_in, select_in
 from siyu.kit.perf import paused_gc
 from siyu.kit.validation import BatchValidator, RecordError, check_records, validation_context
 

@@ -1,4 +1,4 @@
-"""Bulk inserts for hot paths (batch ingest, demo seeding)."""
+"""Bulk reads and writes for hot paths (batch ingest, demo seeding, the playbook engine)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,11 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import JSON, Date, Table, insert, select
+from sqlalchemy import JSON, BigInteger, Date, Table, insert, select, text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.types import TypeDecorator
 
 from siyu.db import UTCDateTime
 
@@ -204,3 +206,108 @@ def _sqlite_date(value: dt.date) -> str:
 
 def _json_text(value: Any) -> str:
     return orjson.dumps(value).decode()
+
+
+# -- set-based writes on PostgreSQL -------------------------------------------------------------
+#
+# A many-row INSERT through SQLAlchemy's "insertmanyvalues" is a statement with a placeholder
+# per value (1,000 rows of a dozen columns: 12,000), which psycopg re-parses every time (too
+# long for its query cache), and an executemany without RETURNING is one statement per row.
+# ``unnest`` over one array per column is one short statement whatever the row count: parsed
+# once, planned once, shipped as arrays.
+
+
+def _pg_array_type(column: Any, dialect: Any) -> tuple[str, bool]:
+    """The PostgreSQL array element type to ship ``column``'s values as, and whether they
+    are JSON (shipped as text and cast)."""
+    impl = column.type
+    if isinstance(impl, TypeDecorator):
+        impl = impl.impl
+    impl = impl.dialect_impl(dialect) if hasattr(impl, "dialect_impl") else impl
+    if isinstance(impl, JSON):
+        return "text", True
+    return column.type.compile(dialect=dialect), False
+
+
+def _pg_arrays(table: Any, columns: list[str], rows: list[dict[str, Any]], dialect: Any
+               ) -> tuple[list[str], dict[str, list[Any]]]:
+    exprs: list[str] = []
+    params: dict[str, list[Any]] = {}
+    for n, name in enumerate(columns):
+        column = table.c[name]
+        typ, is_json = _pg_array_type(column, dialect)
+        values = [r.get(name) for r in rows]
+        if is_json:
+            values = [None if v is None else _json_text(v) for v in values]
+        elif isinstance(column.type, UTCDateTime):
+            values = [column.type.process_bind_param(v, dialect) for v in values]
+        params[f"a{n}"] = values
+        exprs.append(f"CAST(:a{n} AS {typ}[])")
+    return exprs, params
+
+
+def pg_insert_rows(session: Session, table: Any, rows: list[dict[str, Any]], *,
+                   conflict: list[str] | None = None, returning: list[str] | None = None,
+                   chunk: int = 5000) -> list[Any]:
+    """INSERT ``rows`` (dicts with the same keys) into ``table`` on PostgreSQL in one
+    ``INSERT ... SELECT FROM unnest(...)`` per ``chunk`` rows; ``conflict`` names the unique
+    columns for ``ON CONFLICT DO NOTHING``; returns the ``returning`` columns' rows."""
+    if not rows:
+        return []
+    dialect = session.get_bind().dialect
+    columns = list(rows[0])
+    names = ", ".join(f'"{c}"' for c in columns)
+    casts = []
+    for c in columns:
+        _typ, is_json = _pg_array_type(table.c[c], dialect)
+        casts.append(f'u."{c}"::jsonb' if is_json and isinstance(
+            table.c[c].type.dialect_impl(dialect), JSONB) else
+            f'u."{c}"::json' if is_json else f'u."{c}"')
+    out: list[Any] = []
+    for start in range(0, len(rows), chunk):
+        part = rows[start:start + chunk]
+        exprs, params = _pg_arrays(table, columns, part, dialect)
+        sql = (f'INSERT INTO "{table.name}" ({names}) SELECT {", ".join(casts)} '
+               f'FROM unnest({", ".join(exprs)}) AS u({names})')
+        if conflict:
+            sql += f' ON CONFLICT ({", ".join(conflict)}) DO NOTHING'
+        if returning:
+            sql += f' RETURNING {", ".join(returning)}'
+            out.extend(session.execute(text(sql), params).all())
+        else:
+            session.execute(text(sql), params)
+    return out
+
+
+def pg_update_rows(session: Session, table: Any, rows: list[dict[str, Any]], *,
+                   key: str = "id", chunk: int = 5000) -> None:
+    """UPDATE ``table`` from ``rows`` (dicts with ``key`` and the same columns to set) on
+    PostgreSQL in one ``UPDATE ... FROM unnest(...)`` per ``chunk`` rows."""
+    if not rows:
+        return
+    dialect = session.get_bind().dialect
+    columns = list(rows[0])
+    names = ", ".join(f'"{c}"' for c in columns)
+    sets = []
+    for c in columns:
+        if c == key:
+            continue
+        _typ, is_json = _pg_array_type(table.c[c], dialect)
+        sets.append(f'"{c}" = u."{c}"' + ("::jsonb" if is_json else ""))
+    for start in range(0, len(rows), chunk):
+        exprs, params = _pg_arrays(table, columns, rows[start:start + chunk], dialect)
+        session.execute(text(
+            f'UPDATE "{table.name}" AS t SET {", ".join(sets)} '
+            f'FROM unnest({", ".join(exprs)}) AS u({names}) WHERE t."{key}" = u."{key}"'),
+            params)
+
+
+def id_in(column: Any, ids: Any, session: Session, element: Any = None) -> Any:
+    """``column IN ids`` -- on PostgreSQL as ``column = ANY(:array)``: one parameter, not
+    one per id (a 500-id list made a statement psycopg re-parses on every execution)."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy import any_, bindparam
+        from sqlalchemy.dialects.postgresql import ARRAY
+
+        return column == any_(bindparam(None, list(ids), type_=ARRAY(element or BigInteger)))
+    return column.in_(list(ids))

@@ -674,8 +674,7 @@ def _flush(session: Session, batch: _Batch, rows: list[PlaybookRun]) -> None:
     executemany was a statement per run), then detached so the session does not write
     them again."""
     from siyu.channels import outbox
-    from siyu.db import pg_update_rows
-    from siyu.kit.bulk import bulk_insert
+    from siyu.kit.bulk import bulk_insert, pg_update_rows
 
     if batch.outbox:
         outbox.enqueue_many(session, batch.outbox, now=batch.now)

@@ -19,10 +19,11 @@ from sqlalchemy.orm import Session
 from siyu.auth.models import User
 from siyu.config import get_settings
 from siyu.customers.identity import IdentityRef, Resolver
-from siyu.db import id_in, utcnow
+from siyu.db import utcnow
 from siyu.errors import Conflict, InvalidInput, NotFound
 from siyu.events import hooks as event_hooks
 from siyu.jobs import service as jobs
+from siyu.kit.bulk import id_in
 from siyu.service.models import (
     Agent,
     Conversation,
