@@ -65,24 +65,35 @@ def playbook_stats(name: str, session: Session = Depends(get_session, scope="fun
 @router.get("/playbooks/{name}/dry-run")
 def playbook_dry_run(name: str, request: Request, days: int = Query(7, ge=1, le=365),
                      session: Session = Depends(get_session, scope="function"),
-                     _: Principal = Depends(require("customers.read"))) -> dict[str, Any]:
+                     principal: Principal = Depends(require("customers.read"))
+                     ) -> dict[str, Any]:
+    """Who would get what, when (rolled back: nothing sent). Texts are masked like every
+    other read: a key or role without the PII permission sees phone numbers and e-mail
+    addresses hidden."""
+    from siyu.privacy import service as privacy
+
     rows = service.dry_run(session, name, days=days,
                            timezone=str(request.app.state.settings.timezone))
-    return {"items": rows}
+    mask = privacy.masker(principal)
+    return {"items": [{**row, "text": mask.text(row["text"]) if row["text"] else row["text"]}
+                      for row in rows]}
 
 
 @router.get("/customers/{customer_id}/contacts")
 def contact_log(customer_id: int = Path(ge=1, le=2**63 - 1),
                 session: Session = Depends(get_session, scope="function"),
-                _: Principal = Depends(require("customers.read"))) -> dict[str, Any]:
+                principal: Principal = Depends(require("customers.read"))) -> dict[str, Any]:
     """The customer's playbook contacts (sent, deferred, suppressed with reasons) and open
-    tasks; 404 for a customer that does not exist (or was erased)."""
+    tasks; 404 for a customer that does not exist (or was erased). Task notes are masked
+    by role."""
     from siyu.customers import service as customers
+    from siyu.privacy import service as privacy
 
     if not customers.customer_exists(session, customer_id):
         raise NotFound(f"no customer {customer_id}")
+    mask = privacy.masker(principal)
     return {"items": service.contact_log(session, customer_id),
-            "tasks": service.open_tasks(session, customer_id=customer_id)}
+            "tasks": mask.deep(service.open_tasks(session, customer_id=customer_id))}
 
 
 @router.get("/policy")

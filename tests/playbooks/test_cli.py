@@ -117,3 +117,53 @@ def test_the_api_applies_validates_and_reads(client: object) -> None:
     assert client.get("/api/v1/playbooks").json()["items"][0]["name"] == "生日关怀"
     assert client.get("/api/v1/playbooks/生日关怀/stats").json()["entered"] == 0
     assert client.get("/api/v1/policy").json()["daily_marketing"] == 1
+
+
+def test_the_api_dry_run_and_task_notes_are_masked_for_a_read_only_key(
+        app_client: object, sessions: sessionmaker[Session]) -> None:
+    """A key with the ``read`` scope reads like an analyst: phone numbers in the dry-run's
+    texts and in open task notes are hidden; a full key sees them."""
+    import datetime as dt
+
+    from fastapi.testclient import TestClient
+
+    from siyu.auth import service as auth
+    from siyu.playbooks.models import PlaybookTask
+
+    assert isinstance(app_client, TestClient)
+    now = dt.datetime.now(dt.UTC)
+    with sessions() as s:
+        full = auth.create_api_key(s, "full", None, None).key
+        read = auth.create_api_key(s, "reader", ["read"], None).key
+        service.apply(s, FILE.replace("status: active", "status: draft").replace(
+            "生日快乐\"", "生日快乐，回电 13912345678\""), file="b.yaml")
+        cid = make_customer(s, name="王芳", phone="+8613800000199")
+        from siyu.config import get_settings
+        from siyu.events.service import ingest
+
+        ingest(s, "events", [{"id": "m1", "type": "birthday_soon", "ts": now.isoformat(),
+                              "identities": [{"kind": "phone", "value": "+8613800000199"}]}],
+               settings=get_settings())
+        pb = service.get(s, "生日关怀")
+        run = PlaybookRun(playbook_id=pb.id, version_id=service.current_version(s, pb).id,
+                          customer_id=cid, entry_key="t", status="waiting", entered_at=now)
+        s.add(run)
+        s.flush()
+        s.add(PlaybookTask(run_id=run.id, pc=0, playbook_id=pb.id, customer_id=cid, kind="call",
+                           note="回访王芳 13800000199", due_at=now, status="open"))
+        s.commit()
+
+    def read_as(key: str, path: str) -> dict[str, object]:
+        r = app_client.get(path, headers={"Authorization": f"Bearer {key}"})
+        assert r.status_code == 200, r.text
+        body: dict[str, object] = r.json()
+        return body
+
+    texts = {k: [row["text"] for row in read_as(k, "/api/v1/playbooks/生日关怀/dry-run?days=2")[
+        "items"] if row["text"]] for k in (full, read)}  # type: ignore[index, attr-defined]
+    assert any("13912345678" in t for t in texts[full])
+    assert texts[read] and not any("13912345678" in t for t in texts[read])
+    notes = {k: [t["note"] for t in read_as(k, f"/api/v1/customers/{cid}/contacts")["tasks"]]
+             for k in (full, read)}  # type: ignore[union-attr]
+    assert notes[full] == ["回访王芳 13800000199"]
+    assert "13800000199" not in notes[read][0] and notes[read][0].startswith("回访王芳")
