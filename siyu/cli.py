@@ -37,6 +37,7 @@ GROUPS: dict[str, tuple[str, str]] = {
     "referrals": ("siyu.referrals.cli", "app"),
     "points": ("siyu.points.cli", "app"),
     "appointments": ("siyu.appointments.cli", "app"),
+    "groups": ("siyu.groups.cli", "app"),
 }
 
 _app = typer.Typer(

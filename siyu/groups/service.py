@@ -13,15 +13,16 @@ does. A whole sync (``groupchat/list``) runs the same comparison for every group
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from siyu.config import Settings
 from siyu.customers.models import Identity
 from siyu.db import utcnow
-from siyu.errors import InvalidInput
+from siyu.errors import InvalidInput, NotFound
 from siyu.events.models import Event
 from siyu.groups.models import CustomerGroup, GroupMember
 
@@ -145,32 +146,130 @@ def dismiss(session: Session, chat_id: str, *, settings: Settings,
     return len(changes)
 
 
-def activity(session: Session, *, days: int = 7, now: dt.datetime | None = None
-             ) -> list[dict[str, Any]]:
-    """Per group: customers in it now, employees, who joined and left in the last ``days``,
-    and how many of its customers did anything else in that time (active)."""
+def _window_sums(since: dt.datetime) -> tuple[Any, Any]:
+    external = GroupMember.kind == "external"
+    joined = func.sum(case((external & (GroupMember.joined_at >= since), 1), else_=0))
+    left = func.sum(case((external & GroupMember.left_at.is_not(None)
+                          & (GroupMember.left_at >= since), 1), else_=0))
+    return joined, left
+
+
+def activity(session: Session, *, days: int = 7, windows: Sequence[int] = (),
+             now: dt.datetime | None = None) -> list[dict[str, Any]]:
+    """Per group: customers in it now (``members``: external members linked to a customer),
+    external members and employees in it now, who joined and left in the last ``days``
+    (``joined`` / ``left``; and ``joined_{n}d`` / ``left_{n}d`` for each of ``windows``),
+    and how many of its customers did anything else in that time (``active``).
+
+    Set-based: one grouped query for the membership figures, one for the active customers,
+    one for the groups, however many groups there are."""
     moment = now or utcnow()
     since = moment - dt.timedelta(days=days)
+    current = GroupMember.left_at.is_(None)
+    external = GroupMember.kind == "external"
+    columns: list[Any] = [
+        GroupMember.group_id,
+        func.sum(case((current & external & GroupMember.customer_id.is_not(None), 1),
+                      else_=0)),
+        func.sum(case((current & external, 1), else_=0)),
+        func.sum(case((current & (GroupMember.kind == "employee"), 1), else_=0)),
+        *_window_sums(since)]
+    for n in windows:
+        columns.extend(_window_sums(moment - dt.timedelta(days=n)))
+    figures = {row[0]: [int(v or 0) for v in row[1:]] for row in session.execute(
+        select(*columns).group_by(GroupMember.group_id))}
+    recent = (select(Event.id).where(Event.customer_id == GroupMember.customer_id,
+                                     Event.ts >= since, Event.type.not_in([JOIN, LEAVE]))
+              .exists())
+    active = dict(session.execute(
+        select(GroupMember.group_id, func.count(func.distinct(GroupMember.customer_id)))
+        .where(current, external, GroupMember.customer_id.is_not(None), recent)
+        .group_by(GroupMember.group_id)).all())
     out = []
     for group in session.scalars(select(CustomerGroup).order_by(CustomerGroup.status,
                                                                 CustomerGroup.id)):
-        rows = list(session.scalars(select(GroupMember).where(
-            GroupMember.group_id == group.id)))
-        current = [m for m in rows if m.left_at is None]
-        customers = [m.customer_id for m in current if m.kind == "external" and m.customer_id]
-        active = 0
-        if customers:
-            active = session.scalar(select(func.count(func.distinct(Event.customer_id))).where(
-                Event.customer_id.in_(customers), Event.ts >= since,
-                Event.type.not_in([JOIN, LEAVE]))) or 0
-        out.append({
-            "chat_id": group.chat_id, "name": group.name, "owner": group.owner,
-            "status": group.status, "members": len(customers),
-            "employees": sum(1 for m in current if m.kind == "employee"),
-            "joined": sum(1 for m in rows if m.kind == "external" and m.joined_at >= since),
-            "left": sum(1 for m in rows if m.kind == "external" and m.left_at is not None
-                        and m.left_at >= since),
-            "active": int(active),
-            "active_share": round(int(active) / len(customers), 4) if customers else None,
-        })
+        values = figures.get(group.id) or [0] * (5 + 2 * len(windows))
+        customers, externals, employees, joined, left = values[:5]
+        n_active = int(active.get(group.id) or 0)
+        row: dict[str, Any] = {
+            "id": group.id, "chat_id": group.chat_id, "name": group.name,
+            "owner": group.owner, "status": group.status,
+            "created_at": group.created_at.isoformat() if group.created_at else None,
+            "synced_at": group.synced_at.isoformat() if group.synced_at else None,
+            "members": customers, "external": externals, "employees": employees,
+            "joined": joined, "left": left, "active": n_active,
+            "active_share": round(n_active / customers, 4) if customers else None}
+        for i, n in enumerate(windows):
+            row[f"joined_{n}d"], row[f"left_{n}d"] = values[5 + 2 * i], values[6 + 2 * i]
+        out.append(row)
     return out
+
+
+def find_group(session: Session, ref: str) -> CustomerGroup:
+    """A group by its WeCom ``chat_id`` or its name (a name two groups share is refused
+    with their chat ids, so the caller can say which)."""
+    ref = (ref or "").strip()
+    if not ref:
+        raise InvalidInput("group: a chat id or a group name is required",
+                           details=[{"field": "group", "reason": "required"}])
+    group = session.scalar(select(CustomerGroup).where(CustomerGroup.chat_id == ref))
+    if group is not None:
+        return group
+    named = list(session.scalars(select(CustomerGroup).where(CustomerGroup.name == ref)
+                                 .order_by(CustomerGroup.status, CustomerGroup.id)))
+    if not named:
+        raise NotFound(f"no customer group with chat id or name {ref!r}",
+                       details=[{"field": "group", "reason": "not found"}])
+    active = [g for g in named if g.status == "active"]
+    if len(active) == 1 or len(named) == 1:
+        return active[0] if active else named[0]
+    raise InvalidInput(f"group: {len(named)} groups are named {ref!r}; give the chat id "
+                       f"({', '.join(g.chat_id for g in named)})",
+                       details=[{"field": "group", "reason": "ambiguous name"}])
+
+
+def members(session: Session, group: CustomerGroup, *, show_pii: bool,
+            include_left: bool = True) -> list[dict[str, Any]]:
+    """The group's members, employees first then customers by joining time: the customer's
+    card (name, phone masked unless ``show_pii``) for linked external members."""
+    from siyu.customers.service import customer_cards
+
+    stmt = select(GroupMember).where(GroupMember.group_id == group.id)
+    if not include_left:
+        stmt = stmt.where(GroupMember.left_at.is_(None))
+    rows = list(session.scalars(stmt.order_by(GroupMember.kind.desc(), GroupMember.joined_at,
+                                              GroupMember.id)))
+    cards = customer_cards(session, [m.customer_id for m in rows if m.customer_id],
+                           show_pii=show_pii)
+    out = []
+    for m in rows:
+        card = cards.get(m.customer_id) if m.customer_id else None
+        out.append({"userid": m.userid, "kind": m.kind, "customer_id": m.customer_id,
+                    "name": (card or {}).get("name"), "phone": (card or {}).get("phone"),
+                    "tier": (card or {}).get("tier"),
+                    "joined_at": m.joined_at.isoformat(),
+                    "left_at": m.left_at.isoformat() if m.left_at else None})
+    return out
+
+
+def member_history(session: Session, group: CustomerGroup, *, days: int = 30,
+                   timezone: str = "Asia/Shanghai", now: dt.datetime | None = None
+                   ) -> list[tuple[dt.date, int]]:
+    """External members in the group at the end of each of the last ``days`` local days
+    (oldest first): from the stored join and leave times, one query."""
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo(timezone)
+    moment = now or utcnow()
+    today = moment.astimezone(zone).date()
+    spans = session.execute(select(GroupMember.joined_at, GroupMember.left_at).where(
+        GroupMember.group_id == group.id, GroupMember.kind == "external")).all()
+    out = []
+    for back in range(days - 1, -1, -1):
+        day = today - dt.timedelta(days=back)
+        end = min(dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), zone), moment)
+        count = sum(1 for joined, left in spans
+                    if joined < end and (left is None or left >= end))
+        out.append((day, count))
+    return out
+

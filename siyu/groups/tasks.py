@@ -4,11 +4,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy.orm import Session
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
 
+from siyu.config import Settings
 from siyu.jobs.service import enqueue, job
 
 SYNC_CHAT, SYNC_ALL = "groups.sync_chat", "groups.sync_all"
+
+
+def require_wecom(settings: Settings) -> None:
+    """Refuse, naming the settings, when the customer-contact API cannot be called."""
+    from siyu.channels.wecom.inbound import WeComNotConfigured
+
+    missing = [name for name, value in (
+        ("SIYU_WECOM_CORP_ID", settings.wecom_corp_id),
+        ("SIYU_WECOM_CORP_SECRET", settings.wecom_corp_secret.get_secret_value()))
+        if not value]
+    if missing:
+        raise WeComNotConfigured("WeCom is not configured: set " + " and ".join(missing)
+                                 + " to read customer groups")
 
 
 def _client() -> Any:
@@ -18,6 +33,7 @@ def _client() -> Any:
     adapter = adapters().get("wecom")
     if not isinstance(adapter, WeComAdapter):
         raise RuntimeError("WeCom is not configured (SIYU_WECOM_CORP_ID / _CORP_SECRET)")
+    require_wecom(adapter._settings)
     return adapter.contact_client()
 
 
@@ -47,3 +63,41 @@ def sync_all(session: Session, payload: dict[str, Any]) -> None:
         cursor = str(data.get("next_cursor") or "")
         if not cursor:
             break
+
+
+def queue_full_sync(session: Session) -> str:
+    """Queue a full sync (at most one per minute: the dedup key is the minute); returns the
+    ``at`` its group reads are keyed by."""
+    from siyu.db import utcnow
+
+    at = utcnow().strftime("%Y%m%dT%H%M")
+    enqueue(session, SYNC_ALL, {"at": at}, dedup_key=f"groups:sync_all:{at}")
+    return at
+
+
+def run_sync_jobs(sessions: sessionmaker[Session], *, rounds: int = 1000) -> dict[str, Any]:
+    """Run the due group-sync jobs here until none is left: ``{"done", "retried",
+    "failed", "groups", "error"}`` (``error``: the last failure's last line)."""
+    from siyu.groups.models import CustomerGroup
+    from siyu.jobs import service as jobs
+    from siyu.jobs.models import Job
+
+    totals = {"done": 0, "retried": 0, "failed": 0}
+    names = {SYNC_ALL, SYNC_CHAT}
+    for _ in range(rounds):
+        summary = jobs.run_due(sessions, names=names)
+        totals["done"] += summary.done
+        totals["retried"] += summary.retried
+        totals["failed"] += summary.failed
+        if summary.done + summary.retried + summary.failed == 0:
+            break
+    with sessions() as s:
+        groups = s.scalar(select(func.count()).select_from(CustomerGroup)) or 0
+        error = None
+        if totals["retried"] or totals["failed"]:
+            last = s.scalar(select(Job.last_error).where(
+                Job.name.in_(names), Job.last_error.is_not(None)).order_by(Job.id.desc())
+                .limit(1))
+            lines = [line for line in (last or "").strip().splitlines() if line.strip()]
+            error = lines[-1] if lines else None
+    return {**totals, "groups": int(groups), "error": error}
