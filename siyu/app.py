@@ -36,6 +36,7 @@ from siyu.db import make_engine, make_session_factory
 from siyu.errors import InvalidInput, SiyuError
 from siyu.events import api as events_api
 from siyu.events.schemas import EventIn, OrderIn
+from siyu.groups import console as groups_console
 from siyu.journeys import api as journeys_api
 from siyu.kb import console as kb_console
 from siyu.kit.openapi import ErrorOut
@@ -69,7 +70,7 @@ ROUTERS = [auth_console.router, users_console.router, customers_api.router, even
            journeys_api.router, referrals_api.router, appointments_api.router,
            appointments_api.ics_router, points_api.router, appointments_console.router,
            points_console.router, content_api.links, content_api.router,
-           content_console.router]
+           content_console.router, groups_console.router]
 # Models documented in the OpenAPI components though routes read them from raw JSON.
 DOCUMENTED_MODELS: list[type[BaseModel]] = [CustomerIn, OrderIn, EventIn, ErrorOut]
 

@@ -273,3 +273,49 @@ def member_history(session: Session, group: CustomerGroup, *, days: int = 30,
         out.append((day, count))
     return out
 
+
+
+GROUP_MASS = "wecom_group_mass"  # the outbox channel of a group mass send (客户群群发)
+SEND_STATE_ZH = {"queued": "排队中", "sending": "发送中", "retry": "待重试",
+                 "created": "已创建，待群主确认", "sent": "已发送", "failed": "失败",
+                 "outcome_unknown": "结果未知"}
+
+
+def mass_send_counts(session: Session, *, days: int = 30, now: dt.datetime | None = None
+                     ) -> dict[int, dict[str, int]]:
+    """Group mass sends of the last ``days`` per group id: ``{"created", "sent"}`` (created:
+    every task WeCom accepted, confirmed or not; sent: those the owner confirmed). One query."""
+    from siyu.channels.models import Delivery
+
+    since = (now or utcnow()) - dt.timedelta(days=days)
+    out: dict[int, dict[str, int]] = {}
+    for content, state in session.execute(select(Delivery.content, Delivery.state).where(
+            Delivery.channel == GROUP_MASS, Delivery.created_at >= since)):
+        gid = (content or {}).get("group_id")
+        if not isinstance(gid, int):
+            continue
+        row = out.setdefault(gid, {"created": 0, "sent": 0})
+        row["created"] += state in ("created", "sent")
+        row["sent"] += state == "sent"
+    return out
+
+
+def mass_sends(session: Session, group: CustomerGroup, *, limit: int = 20
+               ) -> list[dict[str, Any]]:
+    """The group's latest mass sends, newest first: when, which playbook, the text, state."""
+    from siyu.channels.models import Delivery
+
+    rows = session.scalars(select(Delivery).where(Delivery.channel == GROUP_MASS)
+                           .order_by(Delivery.id.desc()).limit(2000))
+    out = []
+    for d in rows:
+        content = d.content or {}
+        if content.get("group_id") != group.id:
+            continue
+        out.append({"at": d.created_at, "playbook": content.get("playbook"),
+                    "text": content.get("text") or "", "state": d.state,
+                    "state_zh": SEND_STATE_ZH.get(d.state, d.state),
+                    "error": d.last_error})
+        if len(out) >= limit:
+            break
+    return out

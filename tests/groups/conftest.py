@@ -20,6 +20,7 @@ from tests.channels.conftest import (  # noqa: F401  (fixtures)
     wecom_api,
     wecom_settings,
 )
+from tests.console.conftest import login, make_user, staff  # noqa: F401  (fixtures)
 
 
 def member(userid: str, kind: int, joined: dt.datetime) -> dict[str, Any]:
