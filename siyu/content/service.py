@@ -91,9 +91,10 @@ def names(session: Session) -> set[str]:
 
 
 def link_for(session: Session, name: str, *, customer_id: int, delivery_key: str,
-             base_url: str = "") -> str:
+             base_url: str = "", now: dt.datetime | None = None) -> str:
     """The recipient's link to item ``name`` in the delivery ``delivery_key`` (created on
-    first ask, the same on a retry)."""
+    first ask, the same on a retry; ``now``: when it was issued, default the current
+    time)."""
     item = get_item(session, name)
     token = session.scalar(select(ContentLink.token).where(
         ContentLink.item_id == item.id, ContentLink.delivery_key == delivery_key))
@@ -106,7 +107,7 @@ def link_for(session: Session, name: str, *, customer_id: int, delivery_key: str
             step = int(matched.group(2))
         session.add(ContentLink(token=token, item_id=item.id, customer_id=customer_id,
                                 delivery_key=delivery_key[:200], playbook_id=playbook_id,
-                                step=step, at=utcnow()))
+                                step=step, at=now or utcnow()))
         session.flush()
     return f"{base_url.rstrip('/')}/c/{token}"
 

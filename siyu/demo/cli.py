@@ -60,6 +60,7 @@ def _seed(env: Env, customers: int, seed: int, now: str | None) -> generator.See
     _journeys(env, generator.parse_now(now), customers)
     _voice_of_customer(env, generator.parse_now(now), customers)
     _appointments(env, generator.parse_now(now), seed)
+    _growth(env, generator.parse_now(now), seed)
     with env.session() as session:
         counts = generator.table_counts(session)
     console.print("  " + ", ".join(f"{name} {n:,}" for name, n in counts.items()),
@@ -165,6 +166,21 @@ def _appointments(env: Env, now: dt.datetime, seed: int) -> None:
     statuses = "，".join(f"{k} {v}" for k, v in sorted(report.statuses.items()))
     console.print(f"appointments: {report.slots} slots, {statuses} ({report.seconds:.1f} s)",
                   highlight=False)
+
+
+def _growth(env: Env, now: dt.datetime, seed: int) -> None:
+    """The points ledger opened, referrals through invite and channel codes, the rewards
+    catalogue with redemptions and tracked content with clicks (siyu.demo.growth)."""
+    from siyu.demo.growth import seed_demo_growth
+
+    with console.status("生成邀请、积分兑换与内容点击…"), env.session() as session:
+        report = seed_demo_growth(session, now=now, seed=seed)
+    referrals = "，".join(f"{k} {v}" for k, v in sorted(report.referrals.items()))
+    console.print(f"growth: {report.opened:,} ledgers opened; referrals {referrals} "
+                  f"({report.channel_contacts} through channel codes); "
+                  f"{report.redemptions} redemptions ({report.refused_redemptions} refused); "
+                  f"{report.links} content links, {report.clicks} clicks "
+                  f"({report.seconds:.1f} s)", highlight=False)
 
 
 def _voice_of_customer(env: Env, now: dt.datetime | None, customers: int) -> None:

@@ -304,3 +304,37 @@ def summary(session: Session, customer_id: int, *, now: dt.datetime | None = Non
                      "source_label": label(e.source, "points_source"), "reason": e.reason}
                     for e in entries(session, customer_id, limit=limit)],
     }
+
+
+OPENING_REASON = "积分账户开立（导入的积分余额）"
+
+
+def open_balances(session: Session, *, at: dt.datetime | None = None) -> int:
+    """Open the ledger of every customer whose attributes carry a whole, non-zero
+    ``points`` figure (the running total a brand imported before the ledger) with one
+    ``opening`` entry of that figure at ``at`` — what migration 0010 did for the customers
+    stored then (same source and key, the customer id), for customers imported since.
+    Customers already opened are skipped; returns how many were opened. Set-based: one
+    read of the attributes and one bulk insert, so a demo of 20,000 members opens in
+    well under a second."""
+    from siyu.customers.models import Customer
+    from siyu.db import Base
+    from siyu.kit.bulk import bulk_insert
+
+    opened = set(session.scalars(select(PointsEntry.key).where(PointsEntry.source == "opening")))
+    moment, created = at or utcnow(), utcnow()
+    rows: list[dict[str, Any]] = []
+    for customer_id, attributes in session.execute(
+            select(Customer.id, Customer.attributes).where(Customer.status == "active")
+            .order_by(Customer.id)):
+        value = (attributes or {}).get("points") if isinstance(attributes, dict) else None
+        if isinstance(value, bool) or not isinstance(value, int | float) or int(value) == 0 \
+                or abs(int(value)) > MAX_AMOUNT or str(customer_id) in opened:
+            continue
+        rows.append({"customer_id": customer_id, "amount": int(value), "source": "opening",
+                     "key": str(customer_id), "reason": OPENING_REASON, "at": moment,
+                     "created_at": created})
+    table = Base.metadata.tables[PointsEntry.__tablename__]
+    for start in range(0, len(rows), 5_000):
+        bulk_insert(session, table, rows[start:start + 5_000])
+    return len(rows)

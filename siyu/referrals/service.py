@@ -136,11 +136,13 @@ def _ring_reason(session: Session, referrer_id: int, referred_id: int) -> str | 
 
 
 def attribute(session: Session, referred_id: int, *, code: str | None = None,
-              state: str | None = None, at: dt.datetime | None = None) -> ReferralAttribution:
+              state: str | None = None, at: dt.datetime | None = None,
+              now: dt.datetime | None = None) -> ReferralAttribution:
     """Attribute a new customer to a code (by the code itself or a channel's WeCom state).
 
     A customer is attributed once: a second call returns the first attribution. A refused
     attribution is stored too, with its reason, so the refusal can be seen and reported.
+    ``now``: when a qualification it settles happened (default the current time).
     """
     existing = session.scalars(select(ReferralAttribution).where(
         ReferralAttribution.referred_id == referred_id)).first()
@@ -161,7 +163,7 @@ def attribute(session: Session, referred_id: int, *, code: str | None = None,
                              channel=row_code.channel))
     session.flush()
     # An order that arrived before the attribution still counts.
-    qualify(session, [referred_id])
+    qualify(session, [referred_id], now=now)
     return row
 
 
@@ -238,11 +240,11 @@ def qualify(session: Session, customer_ids: Sequence[int], *, rules: Rules | Non
             if attr.referrer_id is not None and rules.referrer_points:
                 points.add_entry(session, attr.referrer_id, rules.referrer_points,
                                  source="referral", key=f"{attr.id}:referrer",
-                                 reason="邀请好友奖励")
+                                 reason="邀请好友奖励", at=attr.qualified_at)
             if rules.referred_points:
                 points.add_entry(session, attr.referred_id, rules.referred_points,
                                  source="referral", key=f"{attr.id}:referred",
-                                 reason="受邀首单奖励")
+                                 reason="受邀首单奖励", at=attr.qualified_at)
         settled.append(attr)
     session.flush()
     return settled
