@@ -104,11 +104,16 @@ def wait_quiet(procs: list[subprocess.Popen[bytes]], timeout: float = 60) -> Non
 
 
 def open_runs(sessions: sessionmaker[Session]) -> int:
-    """1 while any run is open, else 0: the idle poll reads one row (a count of 100,000
-    open runs every 0.2 s took a share of the machine from the workers it measures)."""
+    """1 while any run is open or an ingest batch's entries wait to be entered (a pending
+    ``playbooks.enter`` job), else 0: the idle poll reads one row (a count of 100,000 open
+    runs every 0.2 s took a share of the machine from the workers it measures)."""
+    from siyu.jobs.models import Job
     from siyu.playbooks.models import PlaybookRun
 
     with sessions() as s:
+        if s.scalar(select(Job.id).where(Job.name == "playbooks.enter", Job.status.in_(
+                ("queued", "running"))).limit(1)) is not None:
+            return 1
         return int(s.scalar(select(PlaybookRun.id).where(
             PlaybookRun.status.in_(("active", "waiting"))).limit(1)) is not None)
 

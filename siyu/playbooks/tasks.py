@@ -113,6 +113,14 @@ def run_schedule(session: Session, payload: dict[str, Any]) -> None:
     queue_next_schedule(session, after=max(minute, now - dt.timedelta(minutes=1)))
 
 
+@jobs_service.job("playbooks.enter")
+def run_enter(session: Session, payload: dict[str, Any]) -> None:
+    """Enter the entries a large ingest batch recorded (see ``triggers.on_rows``)."""
+    from siyu.playbooks import triggers
+
+    triggers.enter_recorded(session, payload)
+
+
 @jobs_service.job(DAILY_JOB)
 def run_daily(session: Session, payload: dict[str, Any]) -> None:
     from siyu.config import get_settings

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from sqlalchemy import select, update
@@ -50,47 +51,114 @@ def _aware(ts: Any) -> dt.datetime | None:
     return ts if ts.tzinfo is not None else ts.replace(tzinfo=dt.UTC)
 
 
+def _active_playbooks(session: Session) -> list[tuple[int, str, str, int]]:
+    """``(playbook id, trigger kind, trigger value, current version id)`` of every active
+    playbook: one query (the version joined, not looked up per playbook)."""
+    return [(int(p), str(k), str(v or ""), int(vid)) for p, k, v, vid in session.execute(
+        select(Playbook.id, Playbook.trigger_kind, Playbook.trigger_value, PlaybookVersion.id)
+        .join(PlaybookVersion, (PlaybookVersion.playbook_id == Playbook.id)
+              & (PlaybookVersion.version == Playbook.version))
+        .where(Playbook.status == "active").order_by(Playbook.id))]
+
+
+def _firing_types(wanted: Iterable[tuple[str, str]]) -> set[str]:
+    """The event types that can fire one of the ``wanted`` (kind, value) keys: rows of any
+    other type are skipped before their time or properties are read."""
+    types = {v for k, v in wanted if k == "event"}
+    for kind, typ in (("scenario", "scenario_entered"), ("scenario_left", "scenario_exited"),
+                      ("order_status", "order_status_changed")):
+        if any(k == kind for k, _ in wanted):
+            types.add(typ)
+    return types
+
+
+ENTER_JOB = "playbooks.enter"
+
+
 def on_rows(session: Session, kind: str, rows: list[dict[str, Any]], source: str = "api",
             *, now: dt.datetime | None = None) -> int:
-    """Fire the triggers of freshly stored records (the ingest hook); returns runs started."""
+    """Fire the triggers of freshly stored records (the ingest hook); returns runs started
+    here. A batch whose triggers hit more than ``SIYU_PLAYBOOK_INLINE_ENTRIES`` entries is
+    recorded instead, in the same transaction, as one ``playbooks.enter`` job carrying the
+    entries (playbook, version, customer, trigger) and this moment: the worker enters them
+    (:func:`enter_recorded`, audience, reentry and holdout as here, at the recorded moment),
+    so a large ingest batch does not pay for the entering and nothing is lost on a crash
+    (the job commits with the records or not at all; entering twice starts nothing twice)."""
     if source in HISTORICAL_SOURCES or not rows:
         return 0
     now = now or clock.now()
-    max_age = dt.timedelta(hours=get_playbook_settings().playbook_max_event_age_hours)
-    fresh = [r for r in rows if (ts := _aware(r.get("ts"))) is not None and now - ts <= max_age]
-    if not fresh:
-        return 0
-    active = session.execute(select(Playbook.id, Playbook.trigger_kind, Playbook.trigger_value)
-                             .where(Playbook.status == "active")).all()
-    _wake_waiting(session, kind, fresh, now)
+    settings = get_playbook_settings()
+    max_age = dt.timedelta(hours=settings.playbook_max_event_age_hours)
+
+    def fresh(row: dict[str, Any]) -> bool:
+        ts = _aware(row.get("ts"))
+        return ts is not None and now - ts <= max_age
+
+    _wake_waiting(session, kind, rows, fresh, now)
+    active = _active_playbooks(session)
     if not active:
         return 0
     wanted: dict[tuple[str, str], list[int]] = defaultdict(list)
-    for pid, k, v in active:
-        wanted[(k, v or "")].append(pid)
+    versions: dict[int, int] = {}
+    for pid, k, v, vid in active:
+        wanted[(k, v)].append(pid)
+        versions[pid] = vid
+    types = _firing_types(wanted) if kind == "events" else None
     hits: dict[int, list[engine.Entry]] = defaultdict(list)
-    for row in fresh:
-        for key in _keys_of(kind, row):
+    for row in rows:
+        if types is not None and row.get("type") not in types:
+            continue
+        keys = _keys_of(kind, row)
+        if not any(key in wanted for key in keys) or not fresh(row):
+            continue
+        trigger = {"type": row.get("type") or "order", "id": str(row["id"]),
+                   "ts": _aware(row.get("ts")).isoformat(),  # type: ignore[union-attr]
+                   "properties": row.get("properties") or {
+                       k: row.get(k) for k in ("amount", "status", "channel")}}
+        for key in keys:
             for pid in wanted.get(key, ()):
-                trigger = {"type": row.get("type") or "order", "id": str(row["id"]),
-                           "ts": _aware(row.get("ts")).isoformat(),  # type: ignore[union-attr]
-                           "properties": row.get("properties") or {
-                               k: row.get(k) for k in ("amount", "status", "channel")}}
                 hits[pid].append(engine.Entry(int(row["customer_id"]),
                                               f"{kind}:{row['id']}", trigger))
+    if not hits:
+        return 0
+    if sum(len(e) for e in hits.values()) > settings.playbook_inline_entries:
+        from siyu.jobs import service as jobs
+
+        jobs.enqueue(session, ENTER_JOB, {"at": now.isoformat(), "playbooks": [
+            {"id": pid, "version_id": versions[pid],
+             "entries": [[e.customer_id, e.trigger_id, e.trigger] for e in entries]}
+            for pid, entries in sorted(hits.items())]})
+        engine.wake(session)
+        return 0
     started = 0
-    for pid, entries in hits.items():
+    for pid, entries in sorted(hits.items()):
         playbook = session.get(Playbook, pid)
-        if playbook is None:
+        version = session.get(PlaybookVersion, versions[pid])
+        if playbook is None or version is None:
             continue
-        started += engine.enter(session, playbook, service.current_version(session, playbook),
-                                entries, now=now)
+        started += engine.enter(session, playbook, version, entries, now=now)
+    return started
+
+
+def enter_recorded(session: Session, payload: dict[str, Any]) -> int:
+    """Enter the entries an ingest batch recorded (the ``playbooks.enter`` job) on the
+    versions current when they fired, at that moment; returns runs started."""
+    now = dt.datetime.fromisoformat(str(payload["at"]))
+    started = 0
+    for item in payload.get("playbooks") or []:
+        playbook = session.get(Playbook, int(item["id"]))
+        version = session.get(PlaybookVersion, int(item["version_id"]))
+        if playbook is None or version is None:  # deleted since: nothing to enter
+            continue
+        entries = [engine.Entry(int(c), str(t), dict(trigger))
+                   for c, t, trigger in item.get("entries") or []]
+        started += engine.enter(session, playbook, version, entries, now=now)
     return started
 
 
 def _wake_waiting(session: Session, kind: str, rows: list[dict[str, Any]],
-                  now: dt.datetime) -> None:
-    """Runs waiting for one of these events (``wait_for``) continue now."""
+                  fresh: Callable[[dict[str, Any]], bool], now: dt.datetime) -> None:
+    """Runs waiting for one of these (fresh) events (``wait_for``) continue now."""
     if kind != "events":
         return
     waited = set(session.scalars(select(PlaybookRun.wait_event).where(
@@ -99,7 +167,7 @@ def _wake_waiting(session: Session, kind: str, rows: list[dict[str, Any]],
         return
     by_type: dict[str, set[int]] = defaultdict(set)
     for row in rows:
-        if row.get("type") in waited:
+        if row.get("type") in waited and fresh(row):
             by_type[str(row.get("type"))].add(int(row["customer_id"]))
     for typ, customers in by_type.items():
         result = session.execute(

@@ -4,6 +4,8 @@ never fires."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy.orm import Session
 
 from siyu.config import Settings
@@ -118,3 +120,69 @@ def test_a_segment_refresh_fires_entered_and_left(db: Session, clock: Clock) -> 
     tick(db, clock)
     assert [d.content["text"] for d in outbox_rows(db)] == ["吴刚升级啦", "吴刚升级啦"]
     assert {service.get(db, "离群回访").id} == {r.playbook_id for r in runs(db)[1:]}
+
+
+BULK = """\
+name: 批量欢迎
+status: active
+trigger: {event: add_wecom_contact}
+audience: 'not tag("黑名单")'
+holdout: 0.5
+steps:
+  - send: {channel: email, purpose: service, subject: "欢迎", template: "{{ customer.name }}，欢迎"}
+"""
+
+
+def test_a_large_ingest_batch_records_its_entries_and_the_worker_enters_them(
+        db: Session, settings: Settings, clock: Clock, monkeypatch: Any,
+        request: Any) -> None:
+    """Over ``SIYU_PLAYBOOK_INLINE_ENTRIES`` hits, the batch writes one ``playbooks.enter``
+    job instead of runs; the job enters them as the batch would have (audience, holdout, the
+    batch's moment), and running it again starts nothing twice. A small batch enters at
+    once."""
+    from sqlalchemy import select
+
+    from siyu.jobs import service as jobs
+    from siyu.jobs.models import Job
+    from siyu.jobs.worker import load_tasks
+    from siyu.playbooks import engine
+    from siyu.playbooks.config import get_playbook_settings
+
+    monkeypatch.setenv("SIYU_PLAYBOOK_INLINE_ENTRIES", "3")
+    get_playbook_settings.cache_clear()
+    request.addfinalizer(get_playbook_settings.cache_clear)
+    load_tasks()
+    pid = apply(db, BULK)
+    ids = [make_customer(db, name=f"客户{i}", email=f"c{i}@example.com", external=f"x{i}")
+           for i in range(11)]
+    customers.set_tag_many(db, [ids[0]], "黑名单", present=True, source="test")
+
+    def batch(numbers: range) -> None:
+        ingest(db, "events", [{"id": f"add-{i}", "type": "add_wecom_contact",
+                               "ts": clock().isoformat(),
+                               "identities": [{"kind": "external_id", "value": f"x{i}"}]}
+                              for i in numbers], settings=settings)
+
+    batch(range(8))
+    assert runs(db) == []
+    job = db.scalars(select(Job).where(Job.name == "playbooks.enter")).one()
+    assert len(job.payload["playbooks"][0]["entries"]) == 8
+    moment = clock()
+    clock.advance(seconds=5)
+    handler = jobs.handlers()["playbooks.enter"]
+    handler(db, dict(job.payload))
+    entered = runs(db)
+    assert sorted(r.customer_id for r in entered) == ids[1:8]  # the audience held one back
+    assert {r.entered_at for r in entered} == {moment}
+    playbook_id = entered[0].playbook_id
+    assert [r.holdout for r in entered] == [
+        engine.holdout_share(playbook_id, r.customer_id) < 0.5 for r in entered]
+    handler(db, dict(job.payload))  # a job run again (a worker killed after the commit)
+    assert len(runs(db)) == 7
+    tick(db, clock)
+    treated = sum(1 for r in entered if not r.holdout)
+    assert len(outbox_rows(db)) == treated
+    batch(range(8, 11))  # three hits: entered in the batch's own transaction
+    assert len(runs(db)) == 10
+    assert db.scalars(select(Job).where(Job.name == "playbooks.enter")).all() == [job]
+    assert pid["name"] == "批量欢迎"
