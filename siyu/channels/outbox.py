@@ -356,7 +356,8 @@ def begin_send(session: Session, delivery_id: int, adapters: dict[str, ChannelAd
     if adapter is None:
         return _end(delivery, "failed", f"no adapter for channel {delivery.channel!r}")
     message = _as_message(delivery)
-    if delivery.purpose == "marketing":
+    if delivery.purpose == "marketing" and delivery.customer_id is not None:
+        # (a message to a customer group has no one customer whose consent decides)
         from siyu.privacy import service as privacy
 
         # a consent withdrawn (or a person erased) after queueing stops the message now

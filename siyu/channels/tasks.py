@@ -33,13 +33,14 @@ def build_adapters() -> dict[str, ChannelAdapter]:
     from siyu.channels.sms import SmsAdapter
     from siyu.channels.webhook import WebhookAdapter
     from siyu.channels.wecom.adapter import WeComAdapter
-    from siyu.channels.wecom.mass import WeComMassAdapter
+    from siyu.channels.wecom.mass import WeComGroupMassAdapter, WeComMassAdapter
 
     settings, channel_settings = get_settings(), get_channel_settings()
     adapters: list[ChannelAdapter] = [
         outbox.WebChatAdapter(),
         WeComAdapter(settings, channel_settings),
         WeComMassAdapter(settings, channel_settings),
+        WeComGroupMassAdapter(settings, channel_settings),
         SmtpAdapter(channel_settings, unsubscribe_link=lambda cid: optout.unsubscribe_url(
             settings, channel_settings.public_url, cid, "email")),
         SmsAdapter(channel_settings),
@@ -161,7 +162,8 @@ def mass_results(session: Session, payload: dict[str, Any]) -> None:
     while some are still waiting for the employee."""
     from siyu.channels.wecom.mass import WeComMassAdapter, refresh_results, waiting_count
 
-    adapter = adapters().get("wecom_mass")
+    registry = adapters()
+    adapter = registry.get("wecom_mass") or registry.get("wecom_group_mass")
     if isinstance(adapter, WeComMassAdapter):
         refresh_results(session, adapter)
         if waiting_count(session):

@@ -89,9 +89,9 @@ def enter(session: Session, playbook: Playbook, version: PlaybookVersion,
     returns how many started."""
     from siyu.segments import service as segments
 
-    if not entries:
-        return 0
     spec = version.spec
+    if not entries or isinstance(spec.get("audience"), dict):  # a group playbook: no runs
+        return 0
     ids = sorted({e.customer_id for e in entries})
     if spec.get("audience"):
         allowed = segments.customers_matching(session, spec["audience"], ids, now=now,

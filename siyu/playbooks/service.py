@@ -55,6 +55,7 @@ def apply(session: Session, text: str, *, file: str = "<playbook>",
     started with. Returns ``{"name", "version", "changed"}``."""
     spec = parse_file(text, file)
     _check_content(session, spec, file)
+    _check_groups(session, spec, file)
     checksum = _checksum(spec)
     playbook = session.scalars(select(Playbook).where(Playbook.name == spec.name)).first()
     if playbook is not None:
@@ -103,6 +104,24 @@ def _check_content(session: Session, spec: Any, file: str) -> None:
                 for where, name in wanted if name not in known]
     if problems:
         raise InvalidPlaybook(file, problems)
+
+
+def _check_groups(session: Session, spec: Spec, file: str) -> None:
+    """Every customer group a group playbook names must be known (synced from WeCom): a
+    misspelt name would otherwise send to nobody, silently."""
+    from siyu.playbooks import group_sends
+    from siyu.playbooks.errors import InvalidPlaybook
+    from siyu.playbooks.spec import group_names
+
+    names = group_names(spec)
+    if not names:
+        return
+    unknown = group_sends.unknown_names(session, names)
+    if unknown:
+        raise InvalidPlaybook(file, [{"step": "audience.group", "reason":
+                                      f"no customer group named {name!r} (siyu groups list "
+                                      "shows them; siyu groups sync reads them from WeCom)"}
+                                     for name in unknown])
 
 
 def get(session: Session, name: str) -> Playbook:
@@ -277,6 +296,14 @@ def dry_run(session: Session, name: str, *, days: int, now: dt.datetime | None =
     now = now or utcnow()
     playbook = get(session, name)
     version = current_version(session, playbook)
+    if isinstance(version.spec.get("audience"), dict):
+        from siyu.playbooks import group_sends
+
+        return [{"customer_id": None, "group": r["content"]["group"],
+                 "chat_id": r["content"]["chat_id"], "at": now.isoformat(),
+                 "step": r["content"]["step"], "channel": r["channel"],
+                 "outcome": "would_send", "reason": None, "text": r["text"]}
+                for r in group_sends.messages(session, playbook, version, "dry-run", now=now)]
     entries = _past_entries(session, version.spec, since=now - dt.timedelta(days=days),
                             now=now, limit=limit)
     out: list[dict[str, Any]] = []

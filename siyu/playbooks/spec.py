@@ -3,12 +3,18 @@ place. A :class:`Spec` is only built from a file with no problem at all.
 
 The format (see docs/playbooks.md)::
 
-    name, status (draft|active|paused), priority (0..1000), trigger, audience (rule text),
+    name, status (draft|active|paused), priority (0..1000), trigger,
+    audience (rule text, or {group: NAME | [NAMES]}: a group playbook),
     reentry (once | every_trigger | {after_days: N}), holdout (0..0.5),
     goal ({order_status: S | event: T, within: DURATION}), steps: [...]
 
 Steps: ``send`` ``wait`` ``branch`` ``task`` ``wait_for`` ``tag`` ``points`` ``webhook``.
 Unknown keys anywhere are refused (a typo must not silently drop a step's meaning).
+
+A **group playbook** (``audience: {group: 禾源良品·早餐打卡群}``) targets WeCom customer groups
+rather than customers: on its ``schedule`` each ``send`` step (channel ``wecom_group_mass``)
+becomes one group mass-send task per group, for the group's owner to confirm. Its templates
+see ``group`` (name, members) and ``now``, not a customer.
 """
 
 from __future__ import annotations
@@ -23,7 +29,9 @@ from siyu.playbooks.errors import InvalidPlaybook
 from siyu.playbooks.templates import TemplateProblem, check_template
 
 STATUSES = ("draft", "active", "paused")
-CHANNELS = ("email", "sms", "wecom", "wecom_mass", "webchat", "oa")
+CHANNELS = ("email", "sms", "wecom", "wecom_mass", "webchat", "oa", "wecom_group_mass")
+GROUP_CHANNEL = "wecom_group_mass"  # a WeCom customer-group mass send (客户群群发)
+GROUP_TEMPLATE_NAMES = frozenset({"group", "now", "years_since", "days_since"})
 PURPOSES = ("marketing", "service")
 TRIGGER_KINDS = ("order_status", "event", "scenario", "scenario_left", "segment_entered",
                  "segment_left", "schedule", "inactive_days", "date")
@@ -57,7 +65,7 @@ class Spec:
     status: str
     priority: int
     trigger: dict[str, Any]
-    audience: str | None
+    audience: str | dict[str, Any] | None  # rule text, or {"group": [names]}
     reentry: str | int  # "once", "every_trigger", or days
     holdout: float
     goal: dict[str, Any] | None
@@ -77,10 +85,19 @@ class Spec:
                     steps=data["steps"], data=data)
 
 
+def group_names(spec: dict[str, Any] | Spec) -> list[str] | None:
+    """The group names a group playbook targets; ``None`` for a customer playbook."""
+    audience = spec.audience if isinstance(spec, Spec) else spec.get("audience")
+    if isinstance(audience, dict):
+        return list(audience.get("group") or [])
+    return None
+
+
 class _Checker:
     def __init__(self, webhook_hosts: list[str] | None) -> None:
         self.problems: list[dict[str, Any]] = []
         self.webhook_hosts = webhook_hosts
+        self.group = False  # checking a group playbook (its templates see the group)
 
     def bad(self, where: str, reason: str) -> None:
         self.problems.append({"step": where, "reason": reason})
@@ -126,7 +143,7 @@ class _Checker:
             self.bad(where, "a template must be text")
             return None
         try:
-            check_template(text)
+            check_template(text, names=GROUP_TEMPLATE_NAMES if self.group else None)
         except TemplateProblem as exc:
             self.bad(where, f"template does not compile: {exc}")
             return None
@@ -177,6 +194,12 @@ def _send(c: _Checker, where: str, body: dict[str, Any]) -> dict[str, Any]:
     channel = body.get("channel")
     if channel is not None and channel not in CHANNELS:
         c.bad(f"{where}.channel", f"unknown channel {channel!r} (known: {', '.join(CHANNELS)})")
+    elif c.group and channel is not None and channel != GROUP_CHANNEL:
+        c.bad(f"{where}.channel", f"a group playbook sends on {GROUP_CHANNEL} (a WeCom "
+              f"group mass send), not {channel!r}")
+    elif not c.group and channel == GROUP_CHANNEL:
+        c.bad(f"{where}.channel", f"{GROUP_CHANNEL} sends to customer groups: the playbook's "
+              "audience must be {group: NAME}")
     purpose = body.get("purpose", "marketing")
     if purpose not in PURPOSES:
         c.bad(f"{where}.purpose", f"purpose must be one of {', '.join(PURPOSES)}")
@@ -206,6 +229,10 @@ def _steps(c: _Checker, where: str, value: Any, depth: int = 0) -> list[dict[str
         kind, body = next(iter(raw.items()))
         if kind not in STEP_KINDS:
             c.bad(here, f"unknown step {kind!r} (known: {', '.join(STEP_KINDS)})")
+            continue
+        if c.group and kind != "send":
+            c.bad(f"{here}.{kind}", "a group playbook's steps are send steps (each one group "
+                  f"mass send on {GROUP_CHANNEL}), not {kind}")
             continue
         here = f"{here}.{kind}"
         step = _step(c, here, kind, body, depth)
@@ -269,7 +296,7 @@ def _step(c: _Checker, here: str, kind: str, body: Any, depth: int) -> dict[str,
             c.bad(here, "wait_for waits for exactly one of: event, reply")
         if event is not None and (not isinstance(event, str) or not event):
             c.bad(f"{here}.event", "event names an event type")
-        if reply is not None and reply not in CHANNELS:
+        if reply is not None and (reply not in CHANNELS or reply == GROUP_CHANNEL):
             c.bad(f"{here}.reply", f"reply names a channel ({', '.join(CHANNELS)})")
         otherwise = body.get("else", "exit")
         if otherwise not in ("exit", "continue"):
@@ -321,6 +348,28 @@ def _goal(c: _Checker, value: Any) -> dict[str, Any] | None:
     return {"kind": kinds[0], "value": str(value[kinds[0]]), "within_seconds": within}
 
 
+def _group_audience(c: _Checker, value: dict[str, Any], data: dict[str, Any]
+                    ) -> dict[str, Any] | None:
+    """``{group: NAME}`` or ``{group: [NAMES]}``: the WeCom customer groups (by name) a
+    group playbook sends to; on a schedule, without a goal or a holdout (a group has no
+    conversion to measure per person)."""
+    c.keys("audience", value, {"group"}, {"group"})
+    raw = value.get("group")
+    names = [raw] if isinstance(raw, str) else raw
+    if not isinstance(names, list) or not names or not all(
+            isinstance(n, str) and 1 <= len(n.strip()) <= 100 for n in names):
+        c.bad("audience.group", "group is a customer group's name (1 to 100 characters) or "
+              "a list of them")
+        names = []
+    trigger = data.get("trigger")
+    if isinstance(trigger, dict) and trigger and "schedule" not in trigger:
+        c.bad("trigger", "a group playbook runs on a schedule (e.g. {schedule: '0 8 * * *'})")
+    for key in ("goal", "holdout"):
+        if data.get(key):
+            c.bad(key, f"a group playbook has no {key} (it sends to groups, not customers)")
+    return {"group": [n.strip() for n in names]}
+
+
 def load_text(text: str, file: str) -> dict[str, Any]:
     """YAML or JSON text -> a mapping, or :class:`InvalidPlaybook` naming the line."""
     import yaml
@@ -358,10 +407,13 @@ def validate(data: dict[str, Any], file: str = "<playbook>", *,
     if not isinstance(priority, int) or isinstance(priority, bool) or not 0 <= priority <= 1000:
         c.bad("priority", "priority is a whole number 0..1000")
         priority = 50
-    trigger = _trigger(c, data.get("trigger"))
     audience = data.get("audience")
-    if audience is not None:
+    if isinstance(audience, dict):
+        c.group = True
+        audience = _group_audience(c, audience, data)
+    elif audience is not None:
         audience = c.rule("audience", audience)
+    trigger = _trigger(c, data.get("trigger"))
     reentry_raw = data.get("reentry", "once")
     reentry: str | int = "once"
     if reentry_raw in ("once", "every_trigger"):

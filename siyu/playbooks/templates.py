@@ -68,8 +68,10 @@ def _compiled(text: str) -> Any:
     return environment().from_string(text)
 
 
-def check_template(text: str) -> None:
-    """Raise :class:`TemplateProblem` unless ``text`` compiles and names only known values."""
+def check_template(text: str, *, names: frozenset[str] | None = None) -> None:
+    """Raise :class:`TemplateProblem` unless ``text`` compiles and names only known values
+    (``names``: those a template may use, :data:`NAMES` unless given)."""
+    known = NAMES if names is None else names
     if len(text) > MAX_LENGTH:
         raise TemplateProblem(f"longer than {MAX_LENGTH} characters")
     env = environment()
@@ -77,9 +79,9 @@ def check_template(text: str) -> None:
         ast = env.parse(text)
     except TemplateSyntaxError as exc:
         raise TemplateProblem(f"line {exc.lineno}: {exc.message}") from None
-    unknown = sorted(meta.find_undeclared_variables(ast) - NAMES)
+    unknown = sorted(meta.find_undeclared_variables(ast) - known)
     if unknown:
-        raise TemplateProblem(f"unknown name {unknown[0]!r} (known: {', '.join(sorted(NAMES))})")
+        raise TemplateProblem(f"unknown name {unknown[0]!r} (known: {', '.join(sorted(known))})")
 
 
 def content_names(text: str) -> set[str]:

@@ -22,9 +22,10 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from siyu.playbooks import clock, engine, service
+from siyu.playbooks import clock, engine, group_sends, service
 from siyu.playbooks.config import get_playbook_settings
 from siyu.playbooks.models import Playbook, PlaybookRun, PlaybookVersion
+from siyu.playbooks.spec import group_names
 
 HISTORICAL_SOURCES = frozenset({"import", "backfill"})
 
@@ -289,6 +290,10 @@ def on_minute(session: Session, minute: dt.datetime, *, timezone: str = "Asia/Sh
     started = 0
     for playbook, version in _active_versions(session, ("schedule",)):
         if not cron_matches(str(version.spec["trigger"]["value"]), local):
+            continue
+        if group_names(version.spec) is not None:  # sent to customer groups
+            started += group_sends.send(session, playbook, version,
+                                        f"schedule:{local:%Y%m%d%H%M}", now=minute)
             continue
         rule = version.spec.get("audience")
         ids = (_selected(session, rule, now=minute, timezone=timezone) if rule

@@ -6,6 +6,11 @@ goes ``created`` when WeCom accepted the task (its ``msgid`` kept as the provide
 ``sent`` (or ``failed``) once :func:`refresh_results` read the outcome back with
 ``externalcontact/get_groupmsg_send_result``. Never re-sent after an unknown outcome: a
 second task would be a second message the employee may confirm.
+
+:class:`WeComGroupMassAdapter` does the same for a customer group (channel
+``wecom_group_mass``, ``chat_type: "group"``): the task goes to the group's owner
+(``content["sender"]``) for the group ``content["chat_id"]``; its result is read back the
+same way, per group.
 """
 
 from __future__ import annotations
@@ -30,6 +35,9 @@ from siyu.db import utcnow
 SEND_STATUS = {1: "sent", 2: "failed", 3: "failed"}
 SEND_REASON = {2: "not the employee's contact", 3: "the customer already received another mass "
                "message (WeCom's limit)"}
+GROUP_SEND_REASON = {2: "the group is no longer the owner's (or was dismissed)",
+                     3: "the group already received another mass message (WeCom's limit)"}
+MASS_CHANNELS = ("wecom_mass", "wecom_group_mass")
 
 
 class WeComMassAdapter:
@@ -79,10 +87,46 @@ class WeComMassAdapter:
         return [i for i in items if isinstance(i, dict)]
 
 
+class WeComGroupMassAdapter(WeComMassAdapter):
+    """Creates a group mass-send task (客户群群发) for one customer group's owner."""
+
+    channel = "wecom_group_mass"
+
+    def send(self, message: OutboundMessage, customer: Recipient) -> DeliveryResult:
+        chat_id = str(message.content.get("chat_id") or "")
+        if not chat_id:
+            raise DeliveryFailed("no customer group to send to (content.chat_id)")
+        sender = str(message.content.get("sender") or "")
+        if not sender:
+            raise DeliveryFailed("no employee to send the group mass message: the group has "
+                                 "no owner")
+        body = {"chat_type": "group", "sender": sender, "chat_id_list": [chat_id],
+                "text": {"content": _clip(message.text)}}
+        try:
+            data = self.client().call("/cgi-bin/externalcontact/add_msg_template", body)
+        except WeComApiError as exc:
+            raise DeliveryFailed(exc.message, retryable=exc.retryable,
+                                 ambiguous=exc.ambiguous) from None
+        if chat_id in (data.get("fail_list") or []):
+            raise DeliveryFailed("WeCom refused the group (fail_list)")
+        return DeliveryResult("created", str(data.get("msgid") or "") or None)
+
+
+def _group_outcome(items: list[dict[str, Any]], chat_id: str) -> int | None:
+    """A group task's status for its group: the item naming the chat (else any item); 0
+    (not yet sent) is no outcome."""
+    mine = [i for i in items if i.get("chat_id") == chat_id] or items
+    for item in mine:
+        status = int(item.get("status") or 0)
+        if status in SEND_STATUS:
+            return status
+    return None
+
+
 def refresh_results(session: Session, adapter: WeComMassAdapter, *, limit: int = 200) -> int:
-    """Read back created mass-send tasks; move those WeCom reports as sent or failed.
-    Returns how many changed."""
-    rows = list(session.scalars(select(Delivery).where(Delivery.channel == "wecom_mass",
+    """Read back created mass-send tasks (to customers and to groups); move those WeCom
+    reports as sent or failed. Returns how many changed."""
+    rows = list(session.scalars(select(Delivery).where(Delivery.channel.in_(MASS_CHANNELS),
                                                        Delivery.state == "created")
                                 .order_by(Delivery.id).limit(limit)))
     changed = 0
@@ -93,6 +137,14 @@ def refresh_results(session: Session, adapter: WeComMassAdapter, *, limit: int =
         try:
             items = adapter.send_result(delivery.provider_message_id, str(content["sender"]))
         except WeComApiError:
+            continue
+        if delivery.channel == "wecom_group_mass":
+            outcome = _group_outcome(items, str(content.get("chat_id") or ""))
+            if outcome is not None:
+                delivery.state = SEND_STATUS[outcome]
+                delivery.finished_at = utcnow()
+                delivery.last_error = GROUP_SEND_REASON.get(outcome)
+                changed += 1
             continue
         for item in items:
             status = SEND_STATUS.get(int(item.get("status") or 0))
@@ -111,4 +163,4 @@ def waiting_count(session: Session) -> int:
     from sqlalchemy import func
 
     return int(session.scalar(select(func.count()).select_from(Delivery).where(
-        Delivery.channel == "wecom_mass", Delivery.state == "created")) or 0)
+        Delivery.channel.in_(MASS_CHANNELS), Delivery.state == "created")) or 0)
