@@ -97,11 +97,13 @@ BOT_ACTIONS: tuple[tuple[str, str], ...] = (
     ("handoff", "转人工"), ("clarify", "请客户说明"), ("greet", "问候"),
     ("book_appointment", "预约顾问服务"), ("move_appointment", "预约改期"),
     ("cancel_appointment", "取消预约"), ("points_balance", "查询积分"),
+    ("points_checkin", "签到领积分"),
 )
 POINTS_SOURCES: tuple[tuple[str, str], ...] = (
     ("order", "购物积分"), ("order_refund", "订单退款收回"), ("redeem", "积分兑换"),
     ("manual", "人工调整"), ("referral", "邀请好友"), ("playbook", "运营活动"),
-    ("opening", "期初积分"), ("expiry", "积分过期"),
+    ("opening", "期初积分"), ("expiry", "积分过期"), ("checkin", "每日签到"),
+    ("survey", "问卷奖励"), ("review", "评价奖励"),
 )
 """Where a points ledger entry came from (``points_entries.source``)."""
 HANDOFF_REASONS: tuple[tuple[str, str], ...] = (

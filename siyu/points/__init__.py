@@ -2,7 +2,8 @@
 catalogue and redemption; points earned by purchases and taken back on refunds.
 
 Importing the package registers the ingest hook that earns and reverses order points
-(:func:`_after_rows`; off unless ``SIYU_POINTS_PER_YUAN`` is set).
+(:func:`_after_rows`; off unless ``SIYU_POINTS_PER_YUAN`` is set) and awards reviews
+(:func:`siyu.points.earn.for_reviews`; ``SIYU_POINTS_REVIEW``, not for a file import).
 """
 
 from __future__ import annotations
@@ -29,6 +30,10 @@ def _after_rows(session: Any, kind: str, rows: list[dict[str, Any]], source: str
                 service.earn_for_order(session, int(row["customer_id"]), str(row["id"]),
                                        float(row.get("amount") or 0), per_yuan=per_yuan)
         return
+    if source != "import":
+        from siyu.points import earn as earn_rules
+
+        earn_rules.for_reviews(session, rows)
     for row in rows:
         if row.get("type") != "order_status_changed":
             continue

@@ -103,6 +103,14 @@ class AwardOut(BaseModel):
     balance: int
 
 
+class CheckInOut(BaseModel):
+    customer_id: int
+    day: dt.date = Field(description="the brand-local day checked in")
+    points: int = Field(description="what the day's check-in earned")
+    created: bool = Field(description="false: already checked in that day, nothing written")
+    balance: int
+
+
 class RedeemIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -212,6 +220,23 @@ def award(body: AwardIn, customer_id: int = CustomerId,
                               reason=body.reason)
     return {"customer_id": cid, "entry_id": entry.id, "amount": entry.amount,
             "created": entry.created, "balance": service.balance(session, cid)}
+
+
+@router.post("/customers/{customer_id}/points/check-ins", response_model=CheckInOut,
+             responses=error_responses(409, s409="check-ins earn nothing here "
+                                                 "(checkin_off: SIYU_POINTS_CHECKIN is 0)"))
+def check_in(request: Request, customer_id: int = CustomerId,
+             session: Session = Depends(get_session, scope="function"),
+             _: Principal = Depends(require(WRITE))) -> dict[str, Any]:
+    """The customer's daily check-in (签到): ``SIYU_POINTS_CHECKIN`` points once per day in
+    the brand's time zone; a second one the same day answers ``created: false`` and writes
+    nothing."""
+    from siyu.points import earn
+
+    cid = _live_customer(session, customer_id)
+    done = earn.check_in(session, cid, timezone=_tz(request))
+    return {"customer_id": cid, "day": done.day, "points": done.points,
+            "created": done.created, "balance": done.balance}
 
 
 @router.post("/customers/{customer_id}/points/redemptions", response_model=RedeemOut,

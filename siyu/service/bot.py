@@ -318,6 +318,20 @@ def _appointment_pending(session: Session, conv: Conversation) -> dict[str, Any]
     return None
 
 
+def _checkin_turn(session: Session, conv: Conversation, ctx: CustomerContext, text: str, *,
+                  now: dt.datetime, timezone: str) -> Outcome | None:
+    """签到: the daily check-in of the points domain (siyu.points.bot), once per local day."""
+    from siyu.points import bot as checkin
+
+    if not checkin.recognise(text):
+        return None
+    said, why = checkin.reply(session, conv.customer_id, salutation=ctx.salutation, now=now,
+                              timezone=timezone)
+    out = Outcome(action=checkin.ACTION, reason=why, replies=[said])
+    out.step("checkin")
+    return out
+
+
 def _appointment_turn(session: Session, conv: Conversation, text: str, *, now: dt.datetime,
                       timezone: str) -> Outcome | None:
     """The appointments dialogue (book, reschedule, cancel: a bot action of the
@@ -356,8 +370,11 @@ def handle_inbound(session: Session, message_id: int, *, now: dt.datetime | None
     ctx = load_context(session, conv.customer_id, now=now or utcnow(),
                        timezone=settings.timezone)
     runtime = kb.load_runtime(session)
-    out = _appointment_turn(session, conv, message.text or "", now=now or utcnow(),
-                            timezone=settings.timezone)
+    out = _checkin_turn(session, conv, ctx, message.text or "", now=now or utcnow(),
+                        timezone=settings.timezone)
+    if out is None:
+        out = _appointment_turn(session, conv, message.text or "", now=now or utcnow(),
+                                timezone=settings.timezone)
     if out is None:
         out = decide(session, runtime, ctx, message.text or "", first_turn=_first_bot_turn(
             session, conv), options=_options_offered(session, conv),

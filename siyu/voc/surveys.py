@@ -471,7 +471,9 @@ def _answer_value(q: SurveyQuestion, value: Any) -> tuple[float | None, str | No
 
 
 def submit(session: Session, link: Link) -> SurveyResponse:
-    """Complete the response of a link (once); required questions must be answered."""
+    """Complete the response of a link (once); required questions must be answered. A
+    known customer's completed response earns points once (:func:`siyu.points.earn.for_survey`,
+    ``SIYU_POINTS_SURVEY_ANSWER``)."""
     resp = response_for_link(session, link, create=True)
     assert resp is not None
     if resp.completed:
@@ -494,6 +496,11 @@ def submit(session: Session, link: Link) -> SurveyResponse:
              if a.value_text]
     if texts:
         _classify_answers(session, texts)  # type: ignore[arg-type]
+    from siyu.points import earn
+
+    survey = session.get(Survey, resp.survey_id)
+    earn.for_survey(session, resp.customer_id, resp.id, at=resp.submitted_at,
+                    survey_title=survey.title if survey is not None else None)
     return resp
 
 
