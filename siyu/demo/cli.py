@@ -61,6 +61,7 @@ def _seed(env: Env, customers: int, seed: int, now: str | None) -> generator.See
     _voice_of_customer(env, generator.parse_now(now), customers)
     _appointments(env, generator.parse_now(now), seed)
     _growth(env, generator.parse_now(now), seed)
+    _groups(env, generator.parse_now(now), seed)
     with env.session() as session:
         counts = generator.table_counts(session)
     console.print("  " + ", ".join(f"{name} {n:,}" for name, n in counts.items()),
@@ -181,6 +182,19 @@ def _growth(env: Env, now: dt.datetime, seed: int) -> None:
                   f"{report.redemptions} redemptions ({report.refused_redemptions} refused); "
                   f"{report.links} content links, {report.clicks} clicks "
                   f"({report.seconds:.1f} s)", highlight=False)
+
+
+def _groups(env: Env, now: dt.datetime, seed: int) -> None:
+    """The WeCom customer groups the history's join_group events name, their members (a
+    few left), and a group playbook with its group mass sends (siyu.demo.groups)."""
+    from siyu.demo.groups import seed_demo_groups
+
+    with console.status("生成客户群与群发…"), env.session() as session:
+        report = seed_demo_groups(session, now=now, seed=seed,
+                                  timezone=env.settings.timezone)
+    console.print(f"groups: {report.groups} customer groups, "
+                  f"{sum(report.members.values()):,} members now ({report.left} left), "
+                  f"{report.sends} group mass sends ({report.seconds:.1f} s)", highlight=False)
 
 
 def _voice_of_customer(env: Env, now: dt.datetime | None, customers: int) -> None:
