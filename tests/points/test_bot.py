@@ -63,3 +63,22 @@ def test_points_that_never_expire_say_so(sessions: sessionmaker[Session], settin
     text = replies(sessions, say(sessions, "我有多少积分", "w-1").conversation_id)[-1][1]
     assert "您当前有 60 积分（约可抵 ¥0.60）" in text and "长期有效" in text
     assert "兑换：" not in text
+
+
+def test_the_demo_knowledge_base_says_what_the_default_expiry_is() -> None:
+    """The demo KB's points answer and the configured default agree: with
+    SIYU_POINTS_EXPIRE_AFTER_YEARS at its default 0, points never expire."""
+    import json
+    from pathlib import Path
+
+    import siyu.kb
+    from siyu.points.config import PointsSettings
+
+    data = json.loads((Path(siyu.kb.__file__).parent / "data" / "demo_kb.json")
+                      .read_text(encoding="utf-8"))
+    answer = next(i["answer"] for i in data["intents"] if i["name"] == "membership_points")
+    assert PointsSettings.model_fields["points_expire_after_years"].default == 0
+    assert "长期有效" in answer
+    assert not any(word in answer for word in ("清零", "到期", "过期"))
+    assert "100 积分抵 1 元" in answer  # SIYU_POINTS_YUAN_PER_POINT's default 0.01
+    assert PointsSettings.model_fields["points_yuan_per_point"].default == 0.01
