@@ -49,6 +49,7 @@ from siyu.points import console as points_console
 from siyu.privacy import api as privacy_api
 from siyu.privacy import console as privacy_console
 from siyu.referrals import api as referrals_api
+from siyu.referrals import console as referrals_console
 from siyu.segments import api as segments_api
 from siyu.segments import console as segments_console
 from siyu.service import api as service_api
@@ -70,7 +71,8 @@ ROUTERS = [auth_console.router, users_console.router, customers_api.router, even
            journeys_api.router, referrals_api.router, appointments_api.router,
            appointments_api.ics_router, points_api.router, appointments_console.router,
            points_console.router, content_api.links, content_api.router,
-           content_console.router, groups_console.router]
+           content_console.router, groups_console.router, referrals_api.report_router,
+           referrals_console.router]
 # Models documented in the OpenAPI components though routes read them from raw JSON.
 DOCUMENTED_MODELS: list[type[BaseModel]] = [CustomerIn, OrderIn, EventIn, ErrorOut]
 

@@ -71,8 +71,10 @@ def report_command(as_json: JsonOpt = False) -> None:
     if as_json:
         print_json(rows)
         return
-    table = Table("码", "类型", "名称/邀请人", "归因", "达成", "拒绝")
+    table = Table("码", "类型", "名称/邀请人", "归因", "达成", "拒绝", "转化率")
     for r in rows:
-        table.add_row(r["code"], r["kind"], r["name"] or str(r["referrer_id"] or ""),
-                      str(r["attributed"]), str(r["qualified"]), str(r["refused"]))
+        rate = "—" if r["conversion"] is None else f"{r['conversion'] * 100:.1f}%"
+        table.add_row(r["code"], r["kind"], r["name"] or r["referrer_name"]
+                      or str(r["referrer_id"] or ""), str(r["attributed"]),
+                      str(r["qualified"]), str(r["refused"]), rate)
     console.print(table)

@@ -259,17 +259,96 @@ class CodeStats:
     attributed: int
     qualified: int
     refused: int
+    pending: int = 0
+    expired: int = 0
+    conversion: float | None = None
+    """qualified / attributed (None without attributions)."""
+    referrer_name: str | None = None
+    channel: str | None = None
+    state: str | None = None
 
 
 def report(session: Session) -> list[CodeStats]:
-    """Per code: attributed, qualified and refused customers, most qualified first."""
+    """Conversion by code: per code, attributed customers and how many qualified, were
+    refused, are pending or expired, and the conversion (qualified / attributed); most
+    qualified first. Personal codes name their sharer."""
+    from sqlalchemy import func
+
+    A = ReferralAttribution
     out: dict[int, dict[str, int]] = {}
-    for code_id, status in session.execute(select(ReferralAttribution.code_id,
-                                                  ReferralAttribution.status)):
-        counts = out.setdefault(code_id, {"attributed": 0, "qualified": 0, "refused": 0})
-        counts["attributed"] += 1
-        if status in ("qualified", "refused"):
-            counts[status] += 1
-    codes = session.scalars(select(ReferralCode).where(ReferralCode.id.in_(list(out))))
-    rows = [CodeStats(c.code, c.kind, c.name, c.customer_id, **out[c.id]) for c in codes]
+    for code_id, status, n in session.execute(select(A.code_id, A.status, func.count())
+                                              .group_by(A.code_id, A.status)):
+        counts = out.setdefault(int(code_id), {"attributed": 0, "qualified": 0, "refused": 0,
+                                               "pending": 0, "expired": 0})
+        counts["attributed"] += int(n)
+        if status in counts:
+            counts[status] += int(n)
+    rows = []
+    for start in range(0, len(out), 500):
+        ids = list(out)[start:start + 500]
+        for c, name in session.execute(
+                select(ReferralCode, Customer.name).outerjoin(
+                    Customer, Customer.id == ReferralCode.customer_id)
+                .where(ReferralCode.id.in_(ids))):
+            counts = out[c.id]
+            rows.append(CodeStats(
+                c.code, c.kind, c.name, c.customer_id, **counts,
+                conversion=round(counts["qualified"] / counts["attributed"], 4),
+                referrer_name=name, channel=c.channel, state=c.state))
     return sorted(rows, key=lambda r: (-r.qualified, -r.attributed, r.code))
+
+
+@dataclass(frozen=True)
+class ReferrerStats:
+    """A customer who brings others (the 影响人群): friends attributed to their codes, how
+    many qualified, were refused or are pending, the points their referrals earned them and
+    what the qualified friends have spent since (purchases)."""
+
+    customer_id: int
+    name: str | None
+    attributed: int
+    qualified: int
+    refused: int
+    pending: int
+    conversion: float
+    points: int
+    friends_spent: float
+
+
+def top_referrers(session: Session, *, limit: int = 20) -> list[ReferrerStats]:
+    """The customers whose invitations brought the most qualified friends (then the most
+    attributed), at most ``limit``; a self-referral is not a friend brought."""
+    from sqlalchemy import func
+
+    from siyu.points.models import PointsEntry
+
+    A = ReferralAttribution
+    counts: dict[int, dict[str, int]] = {}
+    for referrer_id, status, n in session.execute(
+            select(A.referrer_id, A.status, func.count())
+            .where(A.referrer_id.is_not(None), A.referrer_id != A.referred_id)
+            .group_by(A.referrer_id, A.status)):
+        row = counts.setdefault(int(referrer_id or 0), {"attributed": 0, "qualified": 0,
+                                                   "refused": 0, "pending": 0})
+        row["attributed"] += int(n)
+        if status in row:
+            row[status] += int(n)
+    top = sorted(counts, key=lambda c: (-counts[c]["qualified"], -counts[c]["attributed"],
+                                        c))[:max(0, limit)]
+    if not top:
+        return []
+    names = dict(session.execute(select(Customer.id, Customer.name)
+                                 .where(Customer.id.in_(top))).all())
+    earned = {int(c): int(p) for c, p in session.execute(
+        select(PointsEntry.customer_id, func.sum(PointsEntry.amount)).where(
+            PointsEntry.source == "referral", PointsEntry.key.like("%:referrer"),
+            PointsEntry.customer_id.in_(top)).group_by(PointsEntry.customer_id))}
+    spent = {int(c or 0): float(v or 0) for c, v in session.execute(
+        select(A.referrer_id, func.sum(Order.amount))
+        .join(Order, Order.customer_id == A.referred_id)
+        .where(A.status == "qualified", A.referrer_id.in_(top), is_purchase())
+        .group_by(A.referrer_id))}
+    return [ReferrerStats(c, names.get(c), **counts[c],
+                          conversion=round(counts[c]["qualified"] / counts[c]["attributed"], 4),
+                          points=earned.get(c, 0), friends_spent=round(spent.get(c, 0.0), 2))
+            for c in top]
