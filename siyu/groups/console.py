@@ -73,7 +73,7 @@ def group_page(request: Request, group_id: int, user: StaffUser = Depends(permit
     history = service.member_history(session, group, days=HISTORY_DAYS, timezone=tz)
     chart = charts.line_chart([f"{d.month}-{d.day}" for d, _ in history],
                               [charts.Series("群内客户", [n for _, n in history])],
-                              title=f"近 {HISTORY_DAYS} 天群内客户数")
+                              title=f"近 {HISTORY_DAYS} 天群内客户数", label_every=5)
     everyone = service.members(session, group, show_pii=privacy.sees_pii(user))
     context: dict[str, Any] = {
         "group": figures, "chart": chart,

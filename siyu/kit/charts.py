@@ -134,8 +134,10 @@ def stacked_bar_chart(categories: Sequence[str], series: Sequence[Series], *, ti
 
 
 def line_chart(categories: Sequence[str], series: Sequence[Series], *, title: str,
-               width: int = 640, height: int = 240) -> Markup:
-    """One polyline per series over the categories, with a dot and value at each point."""
+               width: int = 640, height: int = 240, label_every: int = 1) -> Markup:
+    """One polyline per series over the categories, with a dot and value at each point.
+    With ``label_every`` N the axis names every Nth category (counted back from the last,
+    so the latest is named) and the dots' tooltips all of them: for long daily series."""
     # The last category's label is centred on the right edge of the plot: leave room for
     # half of it, or it is cut off ("26-1" for "26-12").
     last = _text_width(categories[-1]) / 2 + 4 if categories else 0.0
@@ -150,6 +152,8 @@ def line_chart(categories: Sequence[str], series: Sequence[Series], *, title: st
                     f'stroke="{_GRID}"/><text x="{left - 6}" y="{y + 4:.1f}" '
                     f'text-anchor="end" fill="{_TEXT}">{_fmt(axis * frac)}</text>')
     for i, category in enumerate(categories):
+        if (len(categories) - 1 - i) % max(label_every, 1):
+            continue
         body.append(f'<text x="{left + i * step:.1f}" y="{height - bottom + 20:.1f}" '
                     f'text-anchor="middle" fill="{_TEXT}">{escape(category)}</text>')
     for j, s in enumerate(series):
