@@ -21,12 +21,16 @@ KIND_ZH = {"external": "客户", "employee": "员工"}
 @app.command("list")
 @handle_errors
 def list_groups(as_json: JsonOpt = False) -> None:
-    """Every group: members now, customers linked, joins and leaves in 7 and 30 days."""
+    """Every group: members now, customers linked, joins and leaves in 7 and 30 days, group
+    mass sends in 30 days (created: tasks WeCom accepted; sent: confirmed by the owner)."""
     from siyu.groups import service
 
     env = open_env()
     with env.sessions() as s:
         rows = service.activity(s, days=7, windows=(7, 30))
+        sends = service.mass_send_counts(s)
+    for r in rows:
+        r["mass_sends_30d"] = sends.get(r["id"], {"created": 0, "sent": 0})
     if as_json:
         print_json(rows)
         return
@@ -34,13 +38,14 @@ def list_groups(as_json: JsonOpt = False) -> None:
         console.print("还没有客户群：运行 siyu groups sync 从企业微信读取")
         return
     table = Table("群", "群聊 ID", "群主", "状态", "客户", "已关联", "员工", "7天入/退",
-                  "30天入/退", "7天活跃")
+                  "30天入/退", "7天活跃", "30天群发")
     for r in rows:
         table.add_row(r["name"] or "（未命名）", r["chat_id"], r["owner"] or "",
                       STATUS_ZH.get(r["status"], r["status"]), str(r["external"]),
                       str(r["members"]), str(r["employees"]),
                       f"+{r['joined_7d']} / -{r['left_7d']}",
-                      f"+{r['joined_30d']} / -{r['left_30d']}", str(r["active"]))
+                      f"+{r['joined_30d']} / -{r['left_30d']}", str(r["active"]),
+                      f"{r['mass_sends_30d']['sent']}/{r['mass_sends_30d']['created']}")
     console.print(table)
 
 

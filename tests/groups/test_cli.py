@@ -50,7 +50,8 @@ def test_list_and_show(monkeypatch: pytest.MonkeyPatch, database_url: str,
     assert result.exit_code == 0, result.output
     [row] = json.loads(result.output)
     assert (row["chat_id"], row["members"], row["employees"], row["joined_7d"],
-            row["joined_30d"]) == ("wrOat01", 2, 1, 1, 2)
+            row["joined_30d"], row["mass_sends_30d"]) == ("wrOat01", 2, 1, 1, 2,
+                                                          {"created": 0, "sent": 0})
     monkeypatch.setattr(cli_kit.console, "width", 200)  # one line per row
     table = run_cli(monkeypatch, database_url, "groups", "list")
     assert "禾源良品·早餐打卡群" in table.output and "+1 / -0" in table.output
@@ -101,3 +102,15 @@ def test_sync_reads_every_group_through_the_jobs(
 
     queued = run_cli(monkeypatch, database_url, "groups", "sync", "--no-wait")
     assert queued.exit_code == 0 and "已排队" in queued.output
+
+
+def test_sync_reports_a_wecom_refusal(monkeypatch: pytest.MonkeyPatch, database_url: str,
+                                      wecom_api: FakeWeCom, vector: dict[str, Any],
+                                      fresh_adapters: None,
+                                      sessions: sessionmaker[Session]) -> None:
+    monkeypatch.setenv("SIYU_WECOM_CORP_ID", vector["corp_id"])
+    monkeypatch.setenv("SIYU_WECOM_CORP_SECRET", "not-the-secret")
+    monkeypatch.setenv("SIYU_WECOM_API_BASE", wecom_api.url)
+    result = run_cli(monkeypatch, database_url, "groups", "sync")
+    assert result.exit_code == 1
+    assert "任务 0 个完成，1 个待重试" in result.output and "invalid credential" in result.output
