@@ -237,7 +237,7 @@ def members(session: Session, group: CustomerGroup, *, show_pii: bool,
     stmt = select(GroupMember).where(GroupMember.group_id == group.id)
     if not include_left:
         stmt = stmt.where(GroupMember.left_at.is_(None))
-    rows = list(session.scalars(stmt.order_by(GroupMember.kind.desc(), GroupMember.joined_at,
+    rows = list(session.scalars(stmt.order_by(GroupMember.kind, GroupMember.joined_at,
                                               GroupMember.id)))
     cards = customer_cards(session, [m.customer_id for m in rows if m.customer_id],
                            show_pii=show_pii)

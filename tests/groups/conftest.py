@@ -20,7 +20,12 @@ from tests.channels.conftest import (  # noqa: F401  (fixtures)
     wecom_api,
     wecom_settings,
 )
-from tests.console.conftest import login, make_user, staff  # noqa: F401  (fixtures)
+from tests.console.conftest import (  # noqa: F401  (fixtures)
+    live_server,
+    login,
+    make_user,
+    staff,
+)
 
 
 def member(userid: str, kind: int, joined: dt.datetime) -> dict[str, Any]:

@@ -8,13 +8,14 @@ import datetime as dt
 import re
 
 import pytest
+from playwright.sync_api import Page, expect
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from siyu.config import Settings
 from siyu.customers.models import Customer, Identity
 from siyu.groups.models import CustomerGroup
-from tests.console.conftest import Login
+from tests.console.conftest import LiveServer, Login, sign_in_at
 from tests.groups.conftest import member, store_group
 
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
@@ -79,3 +80,22 @@ def test_the_list_and_a_group(login: Login, sessions: sessionmaker[Session],
     admin = login("admin")
     assert "13700137000" in admin.get(f"/groups/{gid}").text
     assert admin.get("/groups/999999").status_code == 404
+
+
+@pytest.mark.browser
+@pytest.mark.usefixtures("staff")
+def test_a_browser_opens_a_group_from_the_list(page: Page, live_server: LiveServer,
+                                               sessions: sessionmaker[Session],
+                                               settings: Settings) -> None:
+    gid = _seed(sessions, settings)
+    sign_in_at(page, f"{live_server.url}/groups", "agent")
+    row = page.locator('tr[data-group="wrBreakfast"]')
+    expect(row.locator("td.c-external")).to_have_text("2")
+    row.get_by_role("link", name="禾源良品·早餐打卡群").click()
+    page.wait_for_url(f"{live_server.url}/groups/{gid}")
+    expect(page.locator("#g-7d")).to_have_text("1 / 1")
+    expect(page.locator('tr[data-member="wmFan01"] td.c-phone')).to_have_text("137****7000")
+    chart = page.locator("#members-chart svg")
+    expect(chart).to_be_visible()
+    assert chart.bounding_box()["width"] > 300  # type: ignore[index]
+    page.screenshot(path="/tmp/groups-console.png", full_page=True)
