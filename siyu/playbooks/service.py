@@ -107,14 +107,15 @@ def _check_content(session: Session, spec: Any, file: str) -> None:
 
 
 def _check_groups(session: Session, spec: Spec, file: str) -> None:
-    """Every customer group a group playbook names must be known (synced from WeCom): a
-    misspelt name would otherwise send to nobody, silently."""
+    """Every customer group an active group playbook names must be known (synced from
+    WeCom): a misspelt name would otherwise send to nobody, silently. A draft or a paused
+    one may name a group not synced yet (and pausing one whose group was renamed works)."""
     from siyu.playbooks import group_sends
     from siyu.playbooks.errors import InvalidPlaybook
     from siyu.playbooks.spec import group_names
 
     names = group_names(spec)
-    if not names:
+    if not names or spec.status != "active":
         return
     unknown = group_sends.unknown_names(session, names)
     if unknown:

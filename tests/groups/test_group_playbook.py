@@ -151,3 +151,20 @@ steps:
 """)
     assert error.message == ("groups.yaml at steps[0].send.channel: wecom_group_mass sends to "
                              "customer groups: the playbook's audience must be {group: NAME}")
+
+
+def test_a_draft_may_name_a_group_not_synced_yet_and_pausing_always_works(
+        sessions: sessionmaker[Session], settings: Settings) -> None:
+    _groups(sessions, settings)
+    with sessions() as s:
+        draft = PLAYBOOK.replace("status: active", "status: draft").replace(
+            BREAKFAST, "下周新建的群")
+        assert playbooks.apply(s, draft, file="draft.yaml")["changed"]
+        with pytest.raises(InvalidPlaybook, match="no customer group named '下周新建的群'"):
+            playbooks.apply(s, draft.replace("status: draft", "status: active"),
+                            file="draft.yaml")
+        playbooks.apply(s, PLAYBOOK, file="breakfast.yaml")
+        group = s.scalars(select(CustomerGroup).where(CustomerGroup.name == BREAKFAST)).one()
+        group.name = "禾源良品·早餐打卡 1 群"  # renamed in WeCom, synced
+        s.flush()
+        assert playbooks.set_status(s, "早餐打卡提醒", "paused")["changed"]
