@@ -168,7 +168,7 @@ def _referrals(session: Session, rng: random.Random, now: dt.datetime, go_live: 
 def _channel_codes(session: Session, rng: random.Random, now: dt.datetime,
                    go_live: dt.datetime, out: GrowthSeed) -> None:
     from siyu.auth.models import User
-    from siyu.customers.models import Customer, Referral
+    from siyu.customers.models import Customer, Identity, Referral
     from siyu.referrals import service as referrals
     from siyu.referrals.models import ReferralAttribution
 
@@ -176,6 +176,8 @@ def _channel_codes(session: Session, rng: random.Random, now: dt.datetime,
         User.role == "agent", User.is_active.is_(True)).order_by(User.id).limit(1))
     taken = select(ReferralAttribution.referred_id)
     invited = select(Referral.referred_id)
+    # A channel code is a WeCom 联系我 QR code: what it brings are WeCom contacts.
+    contacts = select(Identity.customer_id).where(Identity.kind == "wecom_external_userid")
     for name, state, channel in CHANNEL_CODES:
         code = referrals.create_channel_code(session, name, state=state)
         who = (Customer.acquisition_channel == channel if channel is not None else
@@ -184,7 +186,7 @@ def _channel_codes(session: Session, rng: random.Random, now: dt.datetime,
         rows = session.execute(select(Customer.id, Customer.created_at).where(
             who, Customer.status == "active", Customer.id > SHOWCASE,
             Customer.created_at >= go_live, Customer.created_at <= now,
-            Customer.id.not_in(taken), Customer.id.not_in(invited))
+            Customer.id.not_in(taken), Customer.id.not_in(invited), Customer.id.in_(contacts))
             .order_by(Customer.created_at.desc(), Customer.id.desc())
             .limit(CHANNEL_CONTACTS)).all()
         firsts = _first_purchases(session, [int(r[0]) for r in rows])
