@@ -5,7 +5,9 @@ entry names its ``source`` (``playbook``, ``order``, ``opening``, ...) and a ``k
 within it, so :func:`add_entry` is idempotent: calling it again with the same source and key
 returns the first entry and changes nothing. The balance is the sum of the entries.
 Before the ledger, brands imported a running figure as ``attributes["points"]``; migration
-0010 opened the ledger with one ``opening`` entry per such customer (key: the customer id).
+0010 opened the ledger with one ``opening`` entry per such customer (key: the customer id);
+a customer imported with such a figure since is opened the same way by their first entry
+(:func:`add_entry`), so the imported points are never lost when the ledger takes over.
 """
 
 from __future__ import annotations
@@ -65,6 +67,8 @@ def add_entry(session: Session, customer_id: int, amount: int, *, source: str, k
         PointsEntry.source == source, PointsEntry.key == key)).first()
     if existing is not None:
         return _entry(existing, created=False)
+    if source != OPENING_SOURCE:
+        _open_from_attributes(session, customer_id)
     if amount < 0 and not allow_negative_balance:
         have = balance(session, customer_id)
         if have + amount < 0:
@@ -74,13 +78,44 @@ def add_entry(session: Session, customer_id: int, amount: int, *, source: str, k
     values = {"customer_id": customer_id, "amount": amount, "source": source, "key": key,
               "reason": (reason or None) and reason[:200], "at": at or utcnow(),
               "created_at": utcnow()}
-    dialect = session.get_bind().dialect.name
-    stmt = (pg_insert(PointsEntry) if dialect == "postgresql" else sqlite_insert(PointsEntry)
-            ).values(values).on_conflict_do_nothing(index_elements=["source", "key"])
-    inserted = session.execute(stmt).rowcount  # type: ignore[attr-defined]
+    inserted = _insert_ignoring_duplicate(session, values)
     row = session.scalars(select(PointsEntry).where(
         PointsEntry.source == source, PointsEntry.key == key)).one()
     return _entry(row, created=bool(inserted))
+
+
+def _insert_ignoring_duplicate(session: Session, values: dict[str, Any]) -> int:
+    dialect = session.get_bind().dialect.name
+    stmt = (pg_insert(PointsEntry) if dialect == "postgresql" else sqlite_insert(PointsEntry)
+            ).values(values).on_conflict_do_nothing(index_elements=["source", "key"])
+    return int(session.execute(stmt).rowcount)  # type: ignore[attr-defined]
+
+
+def _imported_figure(attributes: Any) -> int | None:
+    """The whole, non-zero ``attributes["points"]`` a brand imported, else ``None``."""
+    value = attributes.get("points") if isinstance(attributes, dict) else None
+    if isinstance(value, bool) or not isinstance(value, int | float) or int(value) == 0 \
+            or abs(int(value)) > MAX_AMOUNT:
+        return None
+    return int(value)
+
+
+def _open_from_attributes(session: Session, customer_id: int) -> None:
+    """Before a customer's first entry: their imported figure as the ``opening`` entry (what
+    migration 0010 and :func:`open_balances` do), so the balance goes on from it. Dated now,
+    when the ledger opens for them: how old the imported points are is not known, and a
+    backdated first entry must not make them older (and expire sooner)."""
+    from siyu.customers.models import Customer
+
+    if has_entries(session, customer_id):
+        return
+    figure = _imported_figure(session.scalar(select(Customer.attributes).where(
+        Customer.id == customer_id)))
+    if figure is None:
+        return
+    _insert_ignoring_duplicate(session, {
+        "customer_id": customer_id, "amount": figure, "source": OPENING_SOURCE,
+        "key": str(customer_id), "reason": OPENING_REASON, "at": utcnow(), "created_at": utcnow()})
 
 
 def short_message(have: int, need: int) -> str:
@@ -306,6 +341,7 @@ def summary(session: Session, customer_id: int, *, now: dt.datetime | None = Non
     }
 
 
+OPENING_SOURCE = "opening"
 OPENING_REASON = "积分账户开立（导入的积分余额）"
 
 
@@ -327,11 +363,10 @@ def open_balances(session: Session, *, at: dt.datetime | None = None) -> int:
     for customer_id, attributes in session.execute(
             select(Customer.id, Customer.attributes).where(Customer.status == "active")
             .order_by(Customer.id)):
-        value = (attributes or {}).get("points") if isinstance(attributes, dict) else None
-        if isinstance(value, bool) or not isinstance(value, int | float) or int(value) == 0 \
-                or abs(int(value)) > MAX_AMOUNT or str(customer_id) in opened:
+        value = _imported_figure(attributes)
+        if value is None or str(customer_id) in opened:
             continue
-        rows.append({"customer_id": customer_id, "amount": int(value), "source": "opening",
+        rows.append({"customer_id": customer_id, "amount": value, "source": OPENING_SOURCE,
                      "key": str(customer_id), "reason": OPENING_REASON, "at": moment,
                      "created_at": created})
     table = Base.metadata.tables[PointsEntry.__tablename__]

@@ -80,3 +80,28 @@ def test_migration_opens_the_ledger_from_imported_points(tmp_path: object) -> No
                                  )).all()
     assert [tuple(r) for r in rows] == [(1, 8620, "opening", "1")]
     engine.dispose()
+
+
+def test_a_customer_imported_with_points_keeps_them_when_the_ledger_takes_over(
+        db: Session) -> None:
+    """Imported after migration 0010 with a running figure: the first entry opens the ledger
+    from it, so an award adds to 300 (not replaces it) and a spend of 200 is allowed."""
+    imported = customer(db, points=300)
+    plain = customer(db)
+    odd = customer(db, points="many")
+    award = points.add_entry(db, imported, 50, source="playbook", key="r1:s1")
+    assert points.balance(db, imported) == 350
+    assert [(e.source, e.amount) for e in points.entries(db, imported)][-1] == ("opening", 300)
+    points.add_entry(db, imported, -200, source="redeem", key="x1")
+    assert points.balance(db, imported) == 150
+    # opened once: a later entry (or the same one again) opens nothing more
+    assert not points.add_entry(db, imported, 50, source="playbook", key="r1:s1").created
+    points.add_entry(db, imported, 10, source="order", key="o-1")
+    assert sum(e.source == "opening" for e in points.entries(db, imported)) == 1
+    assert award.created and points.balance(db, imported) == 160
+    for cid in (plain, odd):
+        points.add_entry(db, cid, 5, source="order", key=f"o-{cid}")
+        assert [e.source for e in points.entries(db, cid)] == ["order"]
+    with pytest.raises(InsufficientPoints):
+        points.add_entry(db, plain, -6, source="redeem", key="x2")
+    assert points.open_balances(db) == 0  # every imported figure is already opened
