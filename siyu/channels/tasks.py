@@ -34,6 +34,7 @@ def build_adapters() -> dict[str, ChannelAdapter]:
     from siyu.channels.webhook import WebhookAdapter
     from siyu.channels.wecom.adapter import WeComAdapter
     from siyu.channels.wecom.mass import WeComGroupMassAdapter, WeComMassAdapter
+    from siyu.channels.wecom.welcome import WeComWelcomeAdapter
 
     settings, channel_settings = get_settings(), get_channel_settings()
     adapters: list[ChannelAdapter] = [
@@ -41,6 +42,7 @@ def build_adapters() -> dict[str, ChannelAdapter]:
         WeComAdapter(settings, channel_settings),
         WeComMassAdapter(settings, channel_settings),
         WeComGroupMassAdapter(settings, channel_settings),
+        WeComWelcomeAdapter(settings, channel_settings),
         SmtpAdapter(channel_settings, unsubscribe_link=lambda cid: optout.unsubscribe_url(
             settings, channel_settings.public_url, cid, "email")),
         SmsAdapter(channel_settings),

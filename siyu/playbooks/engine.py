@@ -53,6 +53,7 @@ log = logging.getLogger("siyu.playbooks")
 MAX_ROUNDS = 64
 ADDRESS_KINDS = {"email": ("email",), "sms": ("phone",),
                  "wecom": ("wecom_userid", "wecom_external_userid"),
+                 "wecom_welcome": ("wecom_external_userid",),
                  "wecom_mass": ("wecom_external_userid",), "oa": ("wechat_openid",),
                  "webchat": ()}
 SESSION_CHANNELS = ("oa",)
@@ -346,11 +347,12 @@ def _finish(row: PlaybookRun, status: str, now: dt.datetime) -> None:
 
 def _log(batch: _Batch, run: _Run, instr: dict[str, Any], outcome: str,
          reason: str | None = None, *, delivery_key: str | None = None,
-         detail: str | None = None) -> None:
+         detail: str | None = None, channel: str | None = None) -> None:
     batch.logs.append({"run_id": run.row.id, "playbook_id": run.row.playbook_id,
                        "customer_id": run.row.customer_id, "pc": run.row.pc,
                        "path": instr.get("path", ""), "kind": instr["kind"],
-                       "channel": instr.get("channel"), "outcome": outcome, "reason": reason,
+                       "channel": channel or instr.get("channel"), "outcome": outcome,
+                       "reason": reason,
                        "delivery_key": delivery_key, "detail": detail, "at": batch.now})
 
 
@@ -531,12 +533,41 @@ def _fetch_context(batch: _Batch, run: PlaybookRun) -> Any:
     return batch.context_cache[city]
 
 
+def welcome_code(batch: _Batch, run: Any) -> tuple[str, dt.datetime] | None:
+    """The WeCom welcome code of the run's trigger (an add-contact event's
+    ``properties.welcome_code``) and the moment it stops being valid
+    (``platform.welcome_code_seconds`` after the event), while it still is; else ``None``."""
+    trigger = getattr(run, "trigger", None) or {}
+    code = (trigger.get("properties") or {}).get("welcome_code")
+    try:
+        at = dt.datetime.fromisoformat(str(trigger.get("ts")))
+    except ValueError:
+        return None
+    if not isinstance(code, str) or not code:
+        return None
+    at = at if at.tzinfo is not None else at.replace(tzinfo=dt.UTC)
+    until = at + dt.timedelta(seconds=batch.policy.welcome_code_seconds)
+    return (code, until) if batch.now <= until else None
+
+
+def send_channel(batch: _Batch, run: _Run, instr: dict[str, Any]) -> tuple[str, str | None]:
+    """The channel a send goes out on and, when it is not the step's own, why: a
+    ``wecom_welcome`` step without a usable welcome code and with ``fallback: wecom`` goes as
+    an app message (reason ``welcome_code_expired``)."""
+    channel = instr.get("channel") or "webhook"
+    if (channel == "wecom_welcome" and instr.get("fallback") == "wecom"
+            and welcome_code(batch, run.row) is None):
+        return "wecom", "welcome_code_expired"
+    return channel, None
+
+
 def check_send(batch: _Batch, run: _Run, instr: dict[str, Any]
                ) -> tuple[str, str | None, dt.datetime | None]:
     """The policy's verdict on one send: ``("send", None, None)``, ``("deferred", reason,
     until)`` or ``("suppressed", reason, None)``."""
     policy, now, cid = batch.policy, batch.now, run.row.customer_id
-    channel, purpose = instr.get("channel") or "webhook", instr.get("purpose") or "marketing"
+    channel, _ = send_channel(batch, run, instr)
+    purpose = instr.get("purpose") or "marketing"
     if channel == "webhook":
         return "send", None, None
     marketing = purpose == "marketing"
@@ -544,7 +575,9 @@ def check_send(batch: _Batch, run: _Run, instr: dict[str, Any]
     ids = batch.identities.get(cid, {})
     if kinds and not any(k in ids for k in kinds):
         return "suppressed", "no_address", None
-    consent = batch.consents.get((cid, channel, purpose)) or batch.consents.get(
+    # The welcome message is a WeCom message: the customer's WeCom consent applies.
+    consent_channel = "wecom" if channel == "wecom_welcome" else channel
+    consent = batch.consents.get((cid, consent_channel, purpose)) or batch.consents.get(
         (cid, "all", purpose))
     if consent is not None and not consent[0]:
         reason = "opted_out" if optout.is_opt_out_source(consent[1] or "") else "no_consent"
@@ -561,6 +594,8 @@ def check_send(batch: _Batch, run: _Run, instr: dict[str, Any]
     until = policy.quiet_until(now, zone, purpose)
     if until is not None:
         return "deferred", "quiet_hours", until
+    if channel == "wecom_welcome" and welcome_code(batch, run.row) is None:
+        return "suppressed", "welcome_code_expired", None
     if channel in SESSION_CHANNELS:
         last_in = batch.inbound.get(cid)
         window = dt.timedelta(hours=policy.session_window_hours)
@@ -612,11 +647,17 @@ def _send(session: Session, run: _Run, instr: dict[str, Any], batch: _Batch) -> 
                                "priority": run.playbook.priority}
     if instr["kind"] == "webhook":
         channel, purpose, body = "webhook", "service", ""
+        fallback_reason: str | None = None
         content.update({"url": instr["url"], "body": {
             **(instr.get("body") or {}), "customer_id": row.customer_id,
             "playbook": run.playbook.name, "run_id": row.id}})
     else:
-        channel, purpose = instr["channel"], instr.get("purpose") or "marketing"
+        channel, fallback_reason = send_channel(batch, run, instr)
+        purpose = instr.get("purpose") or "marketing"
+        if channel == "wecom_welcome":
+            code = welcome_code(batch, row)
+            if code is not None:  # check_send made sure; the adapter checks the moment again
+                content["welcome_code"], content["welcome_until"] = code[0], code[1].isoformat()
         context = _fetch_context(batch, row) if instr.get("context") else None
         values = template_values(batch, row, context=context)
         today = _today(batch, row.customer_id)
@@ -636,7 +677,8 @@ def _send(session: Session, run: _Run, instr: dict[str, Any], batch: _Batch) -> 
                          "text": body, "content": content})
     batch.recent.setdefault(row.customer_id, []).append(
         (channel, now, run.playbook.priority, purpose == "marketing"))
-    _log(batch, run, instr, "queued", delivery_key=key)
+    _log(batch, run, instr, "queued", fallback_reason, delivery_key=key,
+         channel=channel if fallback_reason else None)
     row.pc += 1
 
 

@@ -48,9 +48,11 @@ REASONS: dict[str, str] = {
     "platform_limit": "超出平台限制（群发次数/会话窗口）",
     "no_address": "客户没有该渠道的联系方式",
     "template_error": "模板无法渲染",
+    "welcome_code_expired": "企微欢迎语 welcome_code 缺失或已超时（添加后 20 秒内有效）",
 }
 DEFERRED = frozenset({"quiet_hours", "global_pause"})
-CHANNELS_FOR_CAPS = ("all", "email", "sms", "wecom", "wecom_mass", "webchat", "oa")
+CHANNELS_FOR_CAPS = ("all", "email", "sms", "wecom", "wecom_welcome", "wecom_mass",
+                     "webchat", "oa")
 _CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 
 

@@ -29,7 +29,8 @@ from siyu.playbooks.errors import InvalidPlaybook
 from siyu.playbooks.templates import TemplateProblem, check_template
 
 STATUSES = ("draft", "active", "paused")
-CHANNELS = ("email", "sms", "wecom", "wecom_mass", "webchat", "oa", "wecom_group_mass")
+CHANNELS = ("email", "sms", "wecom", "wecom_welcome", "wecom_mass", "webchat", "oa",
+            "wecom_group_mass")
 GROUP_CHANNEL = "wecom_group_mass"  # a WeCom customer-group mass send (客户群群发)
 GROUP_TEMPLATE_NAMES = frozenset({"group", "now", "years_since", "days_since"})
 PURPOSES = ("marketing", "service")
@@ -189,7 +190,7 @@ def _trigger(c: _Checker, value: Any) -> dict[str, Any]:
 
 
 def _send(c: _Checker, where: str, body: dict[str, Any]) -> dict[str, Any]:
-    c.keys(where, body, {"channel", "purpose", "subject", "template", "context"},
+    c.keys(where, body, {"channel", "purpose", "subject", "template", "context", "fallback"},
            {"channel", "template"})
     channel = body.get("channel")
     if channel is not None and channel not in CHANNELS:
@@ -212,8 +213,15 @@ def _send(c: _Checker, where: str, body: dict[str, Any]) -> dict[str, Any]:
     context = body.get("context")
     if context is not None and context not in ("weather",):
         c.bad(f"{where}.context", "context must be 'weather' (the configured HTTP provider)")
-    return {"channel": channel, "purpose": purpose, "subject": body.get("subject"),
-            "template": body.get("template"), "context": context}
+    fallback = body.get("fallback")
+    if fallback is not None and (channel != "wecom_welcome" or fallback != "wecom"):
+        c.bad(f"{where}.fallback", "fallback: wecom is for channel wecom_welcome only (an app "
+              "message when the welcome code is missing or expired)")
+    out = {"channel": channel, "purpose": purpose, "subject": body.get("subject"),
+           "template": body.get("template"), "context": context}
+    if fallback is not None:
+        out["fallback"] = fallback
+    return out
 
 
 def _steps(c: _Checker, where: str, value: Any, depth: int = 0) -> list[dict[str, Any]]:

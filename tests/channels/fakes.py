@@ -85,6 +85,8 @@ class FakeWeCom(FakeServer):
             n = len(self.calls(rec.path))
             return 200, {"errcode": 0, "errmsg": "ok", "msgid": f"msg-{n}",
                          "invaliduser": ""}
+        if rec.path == "/cgi-bin/externalcontact/send_welcome_msg":
+            return 200, {"errcode": 0, "errmsg": "ok"}
         if rec.path == "/cgi-bin/externalcontact/add_msg_template":
             n = len(self.calls(rec.path))
             return 200, {"errcode": 0, "errmsg": "ok", "fail_list": [], "msgid": f"mass-{n}"}

@@ -187,6 +187,13 @@ def _handle_event(session: Session, inbound: WeComInbound, *, settings: Settings
     from siyu.events import service as events
 
     change = inbound.change_type or "change"
+    properties = {k: v for k, v in (("member", inbound.user_id),
+                                    ("state", inbound.raw.get("State"))) if v}
+    welcome = inbound.raw.get("WelcomeCode")
+    if change == "add_external_contact" and welcome and len(welcome) <= 512:
+        # Valid once, for 20 s: a playbook's wecom_welcome step sends with it
+        # (externalcontact/send_welcome_msg). Kept with the event, never logged.
+        properties["welcome_code"] = welcome
     record = {
         # The id makes WeCom's retries of the same event one timeline entry.
         "id": f"wecom:{change}:{inbound.external_userid}:{inbound.create_time}",
@@ -194,8 +201,7 @@ def _handle_event(session: Session, inbound: WeComInbound, *, settings: Settings
         "type": f"wecom_{change}"[:60],
         "ts": dt.datetime.fromtimestamp(inbound.create_time, dt.UTC).isoformat(),
         "channel": CHANNEL,
-        "properties": {k: v for k, v in (("member", inbound.user_id),
-                                         ("state", inbound.raw.get("State"))) if v},
+        "properties": properties,
     }
     events.ingest(session, "events", [record], settings=settings, source="wecom")
     return CallbackResult("stored")
