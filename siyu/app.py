@@ -49,6 +49,7 @@ from siyu.points import console as points_console
 from siyu.privacy import api as privacy_api
 from siyu.privacy import console as privacy_console
 from siyu.referrals import api as referrals_api
+from siyu.referrals import config as referrals_config
 from siyu.referrals import console as referrals_console
 from siyu.segments import api as segments_api
 from siyu.segments import console as segments_console
@@ -128,6 +129,8 @@ def create_app(
 
     # Fail at start-up, not at the first request, when the install's secrets are unreadable.
     secrets.keyring(settings, engine)
+    # ... and when a referral rule has a bad value (not at the first order).
+    referrals_config.check()
     app.add_middleware(
         KeyedSessionMiddleware,
         key=lambda: secrets.purpose_key(settings, "session", engine=engine),

@@ -2,7 +2,7 @@
 session and never commit.
 
 A referral qualifies when the referred customer's first purchase (:mod:`siyu.events.purchases`)
-lands within ``window_days`` of the attribution; then both sides get points through the
+lands within ``window_days`` (``SIYU_REFERRAL_WINDOW_DAYS``) of the attribution; then both sides get points through the
 ledger with keys ``<attribution id>:referrer`` / ``:referred`` under source ``referral``, so a
 retried order event never rewards twice. Self-referrals and rings (the sharer and the new
 customer share a phone, a device id or an order address) are refused with the reason.
@@ -33,9 +33,6 @@ ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
 """Code characters without look-alikes (0/O, 1/I)."""
 CODE_LENGTH = 8
 """32**8 ≈ 1.1e12 codes: not guessable by trying a few."""
-WINDOW_DAYS = 30
-REFERRER_POINTS = 100
-REFERRED_POINTS = 50
 RING_KINDS = ("phone", "device_id", "address")
 # A first purchase this long before the attribution means the customer was no new customer
 # (a little slack: the invite event may arrive after an order placed in the same visit).
@@ -46,9 +43,21 @@ _STATE = re.compile(r"^[A-Za-z0-9_\-]{1,30}$")
 
 @dataclass(frozen=True)
 class Rules:
-    window_days: int = WINDOW_DAYS
-    referrer_points: int = REFERRER_POINTS
-    referred_points: int = REFERRED_POINTS
+    """The qualification window and the points of each side; :meth:`from_settings` reads
+    ``SIYU_REFERRAL_WINDOW_DAYS``, ``SIYU_REFERRAL_REFERRER_POINTS`` and
+    ``SIYU_REFERRAL_REFERRED_POINTS`` (:mod:`siyu.referrals.config`)."""
+
+    window_days: int
+    referrer_points: int
+    referred_points: int
+
+    @classmethod
+    def from_settings(cls) -> Rules:
+        from siyu.referrals.config import get_referral_settings
+
+        config = get_referral_settings()
+        return cls(config.referral_window_days, config.referral_referrer_points,
+                   config.referral_referred_points)
 
 
 def _new_code(session: Session) -> str:
@@ -180,8 +189,9 @@ def invite_page(session: Session, code: str) -> dict[str, object]:
     if row.customer_id is not None:
         full = session.scalar(select(Customer.name).where(Customer.id == row.customer_id))
         name = full[:1] + "**" if full else None  # the length of the name is hidden too
+    rules = Rules.from_settings()
     return {"code": row.code, "sharer": name, "channel_name": row.name,
-            "referred_points": REFERRED_POINTS, "referrer_points": REFERRER_POINTS}
+            "referred_points": rules.referred_points, "referrer_points": rules.referrer_points}
 
 
 def accept_invite(session: Session, customer_id: int, identity: dict[str, str], code: object,
@@ -209,7 +219,7 @@ def accept_invite(session: Session, customer_id: int, identity: dict[str, str], 
 def qualify(session: Session, customer_ids: Sequence[int], *, rules: Rules | None = None,
             now: dt.datetime | None = None) -> list[ReferralAttribution]:
     """Settle the pending attributions of these customers whose first purchase is in."""
-    rules = rules or Rules()
+    rules = rules or Rules.from_settings()
     pending = list(session.scalars(select(ReferralAttribution).where(
         ReferralAttribution.status == "pending",
         ReferralAttribution.referred_id.in_(list(customer_ids)))))

@@ -80,8 +80,8 @@ def test_invite_page_then_sign_in_attributes_and_the_first_paid_order_rewards_bo
     _order(sessions, settings, "13900000022", "O-FRIEND-1")  # the order event, retried
     _order(sessions, settings, "13900000022", "O-FRIEND-2")
     with sessions() as s:
-        assert points.balance(s, sharer) == referrals.REFERRER_POINTS
-        assert points.balance(s, friend) == referrals.REFERRED_POINTS
+        assert points.balance(s, sharer) == referrals.Rules.from_settings().referrer_points
+        assert points.balance(s, friend) == referrals.Rules.from_settings().referred_points
         assert s.scalars(select(ReferralAttribution)).one().status == "qualified"
 
 

@@ -58,8 +58,8 @@ def test_invite_then_first_paid_order_rewards_both_sides_once_even_when_retried(
     _order(sessions, settings, "C-FRIEND", "O-2")  # the same order event, retried
     _order(sessions, settings, "C-FRIEND", "O-3")  # a second order is not a first one
     with sessions() as s:
-        assert points.balance(s, sharer) == referrals.REFERRER_POINTS
-        assert points.balance(s, friend) == referrals.REFERRED_POINTS
+        assert points.balance(s, sharer) == referrals.Rules.from_settings().referrer_points
+        assert points.balance(s, friend) == referrals.Rules.from_settings().referred_points
         row = s.scalars(select(ReferralAttribution)).one()
         assert row.status == "qualified" and row.order_id is not None
         assert s.scalars(select(Referral)).one().referrer_id == sharer
@@ -107,7 +107,7 @@ def test_channel_code_by_wecom_state_and_late_first_order_expires(
     newcomer = _customer(sessions, settings, "C-NEW", "13800000031")
     with sessions() as s:
         attr = referrals.attribute(s, newcomer, state="store_jingan", at=dt.datetime.now(
-            dt.UTC) - dt.timedelta(days=referrals.WINDOW_DAYS + 1))
+            dt.UTC) - dt.timedelta(days=referrals.Rules.from_settings().window_days + 1))
         assert (attr.code_id, attr.referrer_id) == (channel.id, None)
         s.commit()
     _order(sessions, settings, "C-NEW", "O-LATE")

@@ -70,7 +70,7 @@ def test_the_report_names_the_top_referrers_and_the_conversion_by_code(
     assert {k: top[0][k] for k in ("name", "attributed", "qualified", "pending", "refused",
                                    "points", "friends_spent")} == {
         "name": "林晓雯", "attributed": 3, "qualified": 2, "pending": 1, "refused": 0,
-        "points": 2 * referrals.REFERRER_POINTS, "friends_spent": 498.0}
+        "points": 2 * referrals.Rules.from_settings().referrer_points, "friends_spent": 498.0}
     assert top[0]["conversion"] == round(2 / 3, 4)
     codes = {c["name"] or c["referrer_name"]: c for c in body["codes"]}
     store = codes["静安嘉里中心店 门店活码"]
