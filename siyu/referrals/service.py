@@ -2,10 +2,11 @@
 session and never commit.
 
 A referral qualifies when the referred customer's first purchase (:mod:`siyu.events.purchases`)
-lands within ``window_days`` (``SIYU_REFERRAL_WINDOW_DAYS``) of the attribution; then both sides get points through the
-ledger with keys ``<attribution id>:referrer`` / ``:referred`` under source ``referral``, so a
-retried order event never rewards twice. Self-referrals and rings (the sharer and the new
-customer share a phone, a device id or an order address) are refused with the reason.
+lands within ``window_days`` (``SIYU_REFERRAL_WINDOW_DAYS``) of the attribution; then both
+sides get points through the ledger with keys ``<attribution id>:referrer`` /
+``:referred`` under source ``referral``, so a retried order event never rewards twice.
+Self-referrals and rings (the sharer and the new customer share a phone, a device id or an
+order address) are refused with the reason.
 """
 
 from __future__ import annotations
