@@ -7,7 +7,7 @@ on ``/c/<token>`` names the customer who received it and the playbook step that 
 and the same send retried reuses its link. A click records ``content_clicked`` on the
 customer's timeline (playbook triggers and goals can use it) and leads to the item's URL;
 the item's anonymous link ``/c/i/<code>`` counts a click for no one. Conversion: a
-recipient who clicked and then made a purchase within :data:`CONVERSION_DAYS`.
+recipient who clicked and then made a purchase within :data:`CONVERSION_DAYS` of a click.
 """
 
 from __future__ import annotations
@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import func, select
+from sqlalchemy import BigInteger, String, and_, case, cast, exists, func, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from siyu.content.models import ContentClick, ContentItem, ContentLink
 from siyu.db import utcnow
@@ -176,43 +177,30 @@ class ItemStats:
     conversion: float | None
 
 
-def _purchases_after_click(session: Session, playbook_id: int | None = None
-                           ) -> dict[tuple[int, int | None], int]:
-    """Customers who clicked and then bought within CONVERSION_DAYS, per (item, step)."""
+def _bought_after_click() -> ColumnElement[bool]:
+    """SQL condition on a ``content_clicks`` row: its customer made a purchase within
+    :data:`CONVERSION_DAYS` after the click (never true for an anonymous click)."""
+    from siyu.analytics.repository import epoch
     from siyu.events.models import Order
     from siyu.events.purchases import is_purchase
 
-    query = (select(ContentClick.item_id, ContentLink.step, ContentClick.customer_id,
-                    func.min(ContentClick.at))
-             .join(ContentLink, ContentLink.id == ContentClick.link_id)
-             .group_by(ContentClick.item_id, ContentLink.step, ContentClick.customer_id))
-    if playbook_id is not None:
-        query = query.where(ContentLink.playbook_id == playbook_id)
-    # Clicks through a recipient's link always name the customer.
-    firsts = [(int(i), s, int(c), at) for i, s, c, at in session.execute(query)
-              if c is not None]
-    if not firsts:
-        return {}
-    customers = sorted({c for _i, _s, c, _at in firsts})
-    earliest = min(at for *_rest, at in firsts)
-    orders: dict[int, list[dt.datetime]] = {}
-    for start in range(0, len(customers), 500):
-        for cid, ts in session.execute(select(Order.customer_id, Order.ts).where(
-                Order.customer_id.in_(customers[start:start + 500]), is_purchase(),
-                Order.ts >= earliest)):
-            orders.setdefault(int(cid), []).append(ts)
-    window = dt.timedelta(days=CONVERSION_DAYS)
-    out: dict[tuple[int, int | None], int] = {}
-    for item_id, step, cid, at in firsts:
-        if any(at <= ts <= at + window for ts in orders.get(cid, [])):
-            key = (item_id, step)
-            out[key] = out.get(key, 0) + 1
-    return out
+    return exists().where(
+        Order.customer_id == ContentClick.customer_id, is_purchase(),
+        Order.ts >= ContentClick.at,
+        epoch(Order.ts) <= epoch(ContentClick.at) + CONVERSION_DAYS * 86400)
+
+
+def _converted() -> ColumnElement[int]:
+    """Aggregate: the customers who clicked and then bought within CONVERSION_DAYS (of any
+    of their clicks in the group), counted once each."""
+    return func.count(func.distinct(case((_bought_after_click(), ContentClick.customer_id))))
 
 
 def item_stats(session: Session, *, base_url: str = "") -> list[ItemStats]:
     """Per item: recipients (customers sent a link), clickers, clicks, anonymous clicks,
-    converted (clicked, then bought within 7 days); click-through = clickers / recipients."""
+    converted (clicked, then bought within 7 days of a click); click-through = clickers /
+    recipients, conversion = converted / clickers. Set-based: a handful of grouped queries
+    whatever the number of links and clicks."""
     recipients = dict(session.execute(
         select(ContentLink.item_id, func.count(func.distinct(ContentLink.customer_id)))
         .group_by(ContentLink.item_id)).all())
@@ -225,13 +213,13 @@ def item_stats(session: Session, *, base_url: str = "") -> list[ItemStats]:
     anonymous = dict(session.execute(
         select(ContentClick.item_id, func.count()).where(ContentClick.link_id.is_(None))
         .group_by(ContentClick.item_id)).all())
-    converted: dict[int, int] = {}
-    for (item_id, _step), n in _purchases_after_click(session).items():
-        converted[item_id] = converted.get(item_id, 0) + n
+    converted = dict(session.execute(
+        select(ContentClick.item_id, _converted()).where(ContentClick.link_id.is_not(None))
+        .group_by(ContentClick.item_id)).all())
     out = []
     for item in session.scalars(select(ContentItem).order_by(ContentItem.id)):
         sent, clicked = int(recipients.get(item.id, 0)), int(clickers.get(item.id, 0))
-        bought = min(converted.get(item.id, 0), clicked)
+        bought = int(converted.get(item.id, 0))
         out.append(ItemStats(
             item.id, item.name, item.kind, item.url, anonymous_link(item, base_url), sent,
             clicked, int(clicks.get(item.id, 0)), int(anonymous.get(item.id, 0)), bought,
@@ -241,24 +229,64 @@ def item_stats(session: Session, *, base_url: str = "") -> list[ItemStats]:
 
 
 def step_stats(session: Session, playbook_id: int) -> list[dict[str, Any]]:
-    """Per playbook step and item: recipients, clickers, converted."""
-    sent = session.execute(
-        select(ContentLink.step, ContentLink.item_id,
-               func.count(func.distinct(ContentLink.customer_id)))
-        .where(ContentLink.playbook_id == playbook_id)
-        .group_by(ContentLink.step, ContentLink.item_id)).all()
-    clicked = {(s, i): int(n) for s, i, n in session.execute(
-        select(ContentLink.step, ContentLink.item_id,
-               func.count(func.distinct(ContentClick.customer_id)))
-        .join(ContentClick, ContentClick.link_id == ContentLink.id)
-        .where(ContentLink.playbook_id == playbook_id)
-        .group_by(ContentLink.step, ContentLink.item_id))}
-    converted = _purchases_after_click(session, playbook_id=playbook_id)
-    item_names = dict(session.execute(select(ContentItem.id, ContentItem.name)).all())
-    rows = []
-    for step, item_id, n in sorted(sent, key=lambda r: (r[0] or 0, r[1])):
-        c = clicked.get((step, item_id), 0)
-        rows.append({"step": step, "content": item_names.get(item_id), "recipients": int(n),
-                     "clickers": c, "converted": min(converted.get((item_id, step), 0), c),
-                     "click_through": round(c / n, 4) if n else None})
-    return rows
+    """Per playbook step (its path in the file, ``0``, ``2.then.0``) and content item:
+    ``links`` issued, ``recipients`` (customers), ``clicks``, ``clickers``, ``converted``
+    (clickers who bought within :data:`CONVERSION_DAYS` of a click), ``click_through`` =
+    clickers / recipients and ``conversion`` = converted / clickers (None when there is
+    nothing to divide by). Rows in step order, then by item name.
+
+    A link stores the program index (``pc``) of the step that sent it; which step that is
+    depends on the version the run started on, so the link's run (from its delivery key
+    ``pb:<run>:<pc>``) names the version and the versions' programs name the step. Two
+    grouped queries, whatever the number of links and clicks."""
+    from siyu.playbooks.models import PlaybookRun, PlaybookVersion
+
+    # The run id inside the delivery key "pb:<run>:<pc>" (links with a playbook_id always
+    # have such a key): what lies between "pb:" and ":<pc>".
+    key = ContentLink.delivery_key
+    run_id = cast(func.substr(key, 4, func.length(key) - 4
+                              - func.length(cast(ContentLink.step, String))), BigInteger)
+    ours = ContentLink.playbook_id == playbook_id
+    pairs = session.execute(
+        select(PlaybookRun.version_id, ContentLink.step).distinct()
+        .join(PlaybookRun, PlaybookRun.id == run_id).where(ours)).all()
+    if not pairs:
+        return []
+    programs: dict[int, list[Any]] = dict(session.execute(
+        select(PlaybookVersion.id, PlaybookVersion.program)
+        .where(PlaybookVersion.id.in_({v for v, _pc in pairs}))).all())
+
+    def path_of(version_id: int, pc: int | None) -> str:
+        program = programs.get(version_id) or []
+        if pc is not None and 0 <= pc < len(program):
+            return str(program[pc].get("path", pc))
+        return str(pc)
+
+    path = case(*[(and_(PlaybookRun.version_id == v, ContentLink.step == pc), path_of(v, pc))
+                  for v, pc in pairs], else_=cast(ContentLink.step, String))
+    links = (select(ContentLink.id, ContentLink.item_id, ContentLink.customer_id,
+                    path.label("path"))
+             .join(PlaybookRun, PlaybookRun.id == run_id).where(ours).subquery())
+    rows = session.execute(
+        select(links.c.path, ContentItem.name, func.count(func.distinct(links.c.id)),
+               func.count(func.distinct(links.c.customer_id)), func.count(ContentClick.id),
+               func.count(func.distinct(ContentClick.customer_id)), _converted())
+        .select_from(links).join(ContentItem, ContentItem.id == links.c.item_id)
+        .outerjoin(ContentClick, ContentClick.link_id == links.c.id)
+        .group_by(links.c.path, ContentItem.name)).all()
+
+    arms = {"then": 0, "else": 1}
+
+    def order(row: Any) -> tuple[list[tuple[int, int, str]], str]:
+        # In file order: 0, 1, 1.then.0, 1.else.0, 2.
+        return ([(0, int(p), "") if p.isdigit() else (1, arms.get(p, 2), p)
+                 for p in str(row[0]).split(".")], row[1])
+
+    out = []
+    for step, name, n_links, sent, clicks, clickers, converted in sorted(rows, key=order):
+        sent, clickers, converted = int(sent), int(clickers), int(converted)
+        out.append({"step": step, "content": name, "links": int(n_links), "recipients": sent,
+                    "clicks": int(clicks), "clickers": clickers, "converted": converted,
+                    "click_through": round(clickers / sent, 4) if sent else None,
+                    "conversion": round(converted / clickers, 4) if clickers else None})
+    return out

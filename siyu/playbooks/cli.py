@@ -146,7 +146,8 @@ def dry_run_command(name: str, days: Annotated[int, typer.Option(min=1, max=365)
 @app.command("stats")
 @handle_errors
 def stats_command(name: str, json_out: JsonOpt = False) -> None:
-    """Entered, holdout, sent, deferred, suppressed by reason, failed, goals and uplift."""
+    """Entered, holdout, sent, deferred, suppressed by reason, failed, goals, uplift and the
+    tracked content per step (links, clicks, conversions)."""
     env = open_env()
     with env.session() as session:
         data = service.stats(session, name)
@@ -162,6 +163,11 @@ def stats_command(name: str, json_out: JsonOpt = False) -> None:
     if u:
         console.print(f"uplift           {u['difference']:+.1%} (95% CI {u['ci_low']:+.1%} .. "
                       f"{u['ci_high']:+.1%})")
+    for row in data["content"]:
+        rate = "" if row["click_through"] is None else f" ({row['click_through']:.1%})"
+        console.print(f"content {row['step']} {row['content']}: links {row['links']}, "
+                      f"clicks {row['clicks']} by {row['clickers']}{rate}, "
+                      f"converted {row['converted']}", highlight=False)
 
 
 @policy_app.command("show")

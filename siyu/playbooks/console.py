@@ -22,6 +22,7 @@ from siyu.console import pages
 from siyu.console.nav import register_nav
 from siyu.console.panels import register_customer_panel
 from siyu.console.routes import ConsoleRoute, StaffUser, check_csrf, permitted
+from siyu.content.service import CONVERSION_DAYS
 from siyu.errors import SiyuError
 from siyu.kit import charts
 from siyu.kit.timeutil import display
@@ -219,9 +220,21 @@ def playbook_detail(
                       "outcomes": [(OUTCOME_ZH.get(o, o), n)
                                    for o, n in sorted(step["outcomes"].items())]})
     suppressed = [(pol.REASONS.get(r, r), n) for r, n in sorted(stats["suppressed"].items())]
+    content = [{**row, "step": step_label(row["step"])} for row in stats["content"]]
     return _render(request, user, "playbooks/detail.html", {
         "playbook": shown, "stats": stats, "funnel": chart, "steps": steps,
-        "suppressed": suppressed, "can_edit": user.can(WRITE_PERMISSION)})
+        "suppressed": suppressed, "can_edit": user.can(WRITE_PERMISSION),
+        "content": content, "uses_content": bool(content) or uses_content(shown["spec"]),
+        "conversion_days": CONVERSION_DAYS})
+
+
+def uses_content(spec: dict[str, Any]) -> bool:
+    """Whether a step's template or subject links to a content item (``content("名称")``)."""
+    from siyu.playbooks.spec import flatten
+    from siyu.playbooks.templates import content_names
+
+    return any(content_names(step[field]) for _path, step in flatten(spec.get("steps") or [])
+               for field in ("template", "subject") if isinstance(step.get(field), str))
 
 
 @router.post("/playbooks/{name}/status")

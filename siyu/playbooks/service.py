@@ -211,8 +211,11 @@ def stats(session: Session, name: str) -> dict[str, Any]:
     """Counters of a playbook over all its versions (see the issue's ``--json`` shape):
     runs entered and in holdout, sends by outcome summed over steps, deferrals, suppressions
     by reason, goals, and the uplift of treated over holdout conversion with a 95 % CI
-    (Newcombe's hybrid score interval), or ``null`` while an arm is empty."""
+    (Newcombe's hybrid score interval), or ``null`` while an arm is empty; ``content``: the
+    tracked content its steps sent, per step and item (links, clicks, click-through,
+    conversion: :func:`siyu.content.service.step_stats`)."""
     from siyu.channels import outbox
+    from siyu.content.service import step_stats
 
     playbook = get(session, name)
     pid = playbook.id
@@ -246,7 +249,8 @@ def stats(session: Session, name: str) -> dict[str, Any]:
             "conversion": {"treated": _rate(int(goal_treated), treated),
                            "holdout": _rate(int(goal_holdout), int(holdout))},
             "uplift": uplift(int(goal_treated), treated, int(goal_holdout), int(holdout)),
-            "steps": step_counters(session, pid)}
+            "steps": step_counters(session, pid),
+            "content": step_stats(session, pid)}
 
 
 def _rate(k: int, n: int) -> float | None:

@@ -111,5 +111,6 @@ def test_each_recipient_gets_a_link_and_a_click_names_them_and_converts(
             2, 1, 2, 1, 1, 0.5, 1.0)
         playbook_id = s.scalar(select(ContentLink.playbook_id))
         assert content.step_stats(s, int(playbook_id or 0)) == [
-            {"step": 0, "content": "春季燕麦新品", "recipients": 2, "clickers": 1,
-             "converted": 1, "click_through": 0.5}]
+            {"step": "0", "content": "春季燕麦新品", "links": 2, "recipients": 2,
+             "clicks": 2, "clickers": 1, "converted": 1, "click_through": 0.5,
+             "conversion": 1.0}]
