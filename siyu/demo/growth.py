@@ -179,7 +179,12 @@ def _channel_codes(session: Session, rng: random.Random, now: dt.datetime,
     # A channel code is a WeCom 联系我 QR code: what it brings are WeCom contacts.
     contacts = select(Identity.customer_id).where(Identity.kind == "wecom_external_userid")
     for name, state, channel in CHANNEL_CODES:
-        code = referrals.create_channel_code(session, name, state=state)
+        kind = {"门店": "store", "直播": "campaign"}.get(channel or "", "advisor")
+        if kind == "advisor" and first_advisor is None:
+            kind = "campaign"
+        code = referrals.create_channel_code(
+            session, name, state=state, channel=kind,
+            advisor_id=first_advisor if kind == "advisor" else None)
         who = (Customer.acquisition_channel == channel if channel is not None else
                (Customer.advisor_id == first_advisor)
                & (Customer.acquisition_channel == "企业微信"))

@@ -43,20 +43,40 @@ def code_command(ref: Annotated[str, typer.Argument(help="siyu id or kind:value"
 @channel_app.command("create")
 @handle_errors
 def channel_create(name: Annotated[str, typer.Argument(help="campaign, store or advisor")],
-                   state: Annotated[str, typer.Option("--state", help="WeCom state value")],
+                   state: Annotated[str | None, typer.Option(
+                       "--state", help="WeCom state value (default <kind>_<code>)")] = None,
+                   kind: Annotated[str, typer.Option(
+                       "--kind", help="store, campaign or advisor")] = "campaign",
+                   advisor: Annotated[str | None, typer.Option(
+                       "--advisor", help="the staff username who receives the contacts "
+                                         "(their WeCom userid)")] = None,
                    as_json: JsonOpt = False) -> None:
-    """Create a channel code whose WeCom state attributes new contacts to it."""
+    """Create a channel code whose WeCom state attributes new contacts to it; with WeCom
+    configured, also its 联系我 QR code (externalcontact/add_contact_way) for the advisor."""
+    from sqlalchemy import select
+
+    from siyu.auth.models import User
     from siyu.referrals import service
 
     env = open_env()
     with env.sessions() as s:
-        row = service.create_channel_code(s, name, state=state)
+        advisor_id = None
+        if advisor:
+            advisor_id = s.scalar(select(User.id).where(User.username == advisor))
+            if advisor_id is None:
+                raise typer.BadParameter(f"no staff user {advisor!r}", param_hint="--advisor")
+        row = service.create_channel_code(s, name, state=state, channel=kind,
+                                          advisor_id=advisor_id, settings=env.settings)
         s.commit()
-        out = {"code": row.code, "name": row.name, "state": row.state}
+        out = {"code": row.code, "name": row.name, "channel": row.channel, "state": row.state,
+               "advisor": advisor, "wecom_config_id": row.wecom_config_id,
+               "wecom_qr_code": row.wecom_qr_code}
     if as_json:
         print_json(out)
     else:
         console.print(f"渠道码 {out['code']} ({out['name']}, state={out['state']})")
+        if out["wecom_qr_code"]:
+            console.print(f"企业微信「联系我」二维码 {out['wecom_qr_code']}")
 
 
 @app.command("report")

@@ -26,7 +26,15 @@ class ReferralCode(TimestampMixin, Base):
         ForeignKey("customers.id", ondelete="CASCADE"), index=True)
     name: Mapped[str | None] = mapped_column(String(100))
     state: Mapped[str | None] = mapped_column(String(30), unique=True)
+    # A channel code's kind (store, campaign, advisor; older ones say wecom); "invite" for
+    # personal codes.
     channel: Mapped[str | None] = mapped_column(String(30))
+    # A channel code's advisor (a staff user; their username is their WeCom userid) and the
+    # WeCom 联系我 configuration made for it (externalcontact/add_contact_way), if any.
+    advisor_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"))
+    wecom_config_id: Mapped[str | None] = mapped_column(String(64))
+    wecom_qr_code: Mapped[str | None] = mapped_column(String(500))
 
 
 class ReferralAttribution(TimestampMixin, Base):

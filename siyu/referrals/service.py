@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from siyu.auth.models import User
 from siyu.config import Settings
 from siyu.customers.identity import normalize_identity
 from siyu.customers.models import Customer, Identity, Referral
@@ -84,23 +85,67 @@ def invite_link(code: ReferralCode, base_url: str) -> str:
     return f"{base_url.rstrip('/')}/r/{code.code}"
 
 
-def create_channel_code(session: Session, name: str, *, state: str,
-                        channel: str = "wecom") -> ReferralCode:
-    """An operator's channel code; ``state`` is the WeCom 联系我 ``state`` value."""
+CHANNEL_KINDS: dict[str, str] = {"store": "门店", "campaign": "活动", "advisor": "顾问"}
+"""What a channel code is for (its ``channel``) and its Chinese label."""
+
+
+def _advisor(session: Session, advisor_id: int | None) -> User | None:
+    if advisor_id is None:
+        return None
+    user = session.get(User, advisor_id)
+    if user is None or not user.is_active:
+        raise InvalidInput(f"没有编号为 {advisor_id} 的在职员工（顾问）",
+                           details=[{"field": "advisor_user_id", "reason": "not found"}])
+    return user
+
+
+def create_channel_code(session: Session, name: str, *, state: str | None = None,
+                        channel: str = "campaign", advisor_id: int | None = None,
+                        settings: Settings | None = None) -> ReferralCode:
+    """An operator's channel code (渠道活码) for a store, a campaign or an advisor.
+
+    ``state`` is the WeCom 联系我 ``state`` value (1 to 30 of ``A-Za-z0-9_-``, unique);
+    without one it is ``<channel>_<code>``. ``advisor_id``: the staff user who receives the
+    contacts (required for ``channel`` ``advisor``). With ``settings`` where WeCom is
+    configured (:func:`siyu.referrals.wecom.configured`) the code gets its 联系我 QR code
+    through ``externalcontact/add_contact_way`` for the advisor (then required); WeCom's
+    refusal raises :class:`~siyu.channels.wecom.client.WeComApiError` after the row was
+    flushed, so the caller rolls back.
+    """
+    from siyu.referrals import wecom
+
     name = (name or "").strip()
     if not name or len(name) > 100:
-        raise InvalidInput("name must be 1 to 100 characters",
-                               details=[{"field": "name", "reason": "length"}])
-    if not _STATE.match(state or ""):
-        raise InvalidInput("state must be 1 to 30 letters, digits, _ or -",
-                               details=[{"field": "state", "reason": "format"}])
-    if session.scalar(select(ReferralCode.id).where(ReferralCode.state == state)) is not None:
-        raise InvalidInput(f"state {state!r} is already used",
-                               details=[{"field": "state", "reason": "taken"}])
-    row = ReferralCode(code=_new_code(session), kind="channel", name=name, state=state,
-                       channel=channel[:30])
+        raise InvalidInput("名称：请填写 1 到 100 个字符",
+                           details=[{"field": "name", "reason": "length"}])
+    if channel not in CHANNEL_KINDS:
+        raise InvalidInput("渠道类型：请选择门店、活动或顾问",
+                           details=[{"field": "channel", "reason": "choice"}])
+    if state is not None and not _STATE.match(state):
+        raise InvalidInput("企业微信渠道参数：请填写 1 到 30 个英文字母、数字、_ 或 -",
+                           details=[{"field": "state", "reason": "format"}])
+    if state is not None and session.scalar(
+            select(ReferralCode.id).where(ReferralCode.state == state)) is not None:
+        raise InvalidInput(f"企业微信渠道参数 {state} 已被其他渠道码使用",
+                           details=[{"field": "state", "reason": "taken"}])
+    advisor = _advisor(session, advisor_id)
+    with_wecom = wecom.configured(settings)
+    if advisor is None and (channel == "advisor" or with_wecom):
+        why = ("顾问渠道码要选择顾问" if channel == "advisor" else
+               "企业微信「联系我」二维码需要一位接待的员工，请选择顾问")
+        raise InvalidInput(why,
+                           details=[{"field": "advisor_user_id", "reason": "required"}])
+    code = _new_code(session)
+    row = ReferralCode(code=code, kind="channel", name=name,
+                       state=state or f"{channel}_{code.lower()}", channel=channel,
+                       advisor_id=advisor.id if advisor is not None else None)
     session.add(row)
     session.flush()
+    if with_wecom and advisor is not None and settings is not None:
+        way = wecom.add_contact_way(settings, state=str(row.state), userid=advisor.username,
+                                    remark=name)
+        row.wecom_config_id, row.wecom_qr_code = way.config_id, way.qr_code
+        session.flush()
     return row
 
 
@@ -363,3 +408,60 @@ def top_referrers(session: Session, *, limit: int = 20) -> list[ReferrerStats]:
                           conversion=round(counts[c]["qualified"] / counts[c]["attributed"], 4),
                           points=earned.get(c, 0), friends_spent=round(spent.get(c, 0.0), 2))
             for c in top]
+
+
+@dataclass(frozen=True)
+class ChannelCodeStats:
+    """A channel code with the contacts attributed to it: how many, how many qualified,
+    are pending, expired or were refused, and the conversion (qualified / attributed)."""
+
+    id: int
+    code: str
+    name: str | None
+    channel: str | None
+    channel_label: str
+    state: str | None
+    advisor_user_id: int | None
+    advisor_name: str | None
+    wecom_config_id: str | None
+    wecom_qr_code: str | None
+    created_at: dt.datetime
+    attributed: int
+    qualified: int
+    pending: int
+    expired: int
+    refused: int
+    conversion: float | None
+    """None without attributions."""
+
+
+def channel_codes(session: Session) -> list[ChannelCodeStats]:
+    """Every channel code, the newest first, with its attributed contacts' figures (codes
+    nobody came through yet included)."""
+    from sqlalchemy import func
+
+    A = ReferralAttribution
+    counts: dict[int, dict[str, int]] = {}
+    for code_id, status, n in session.execute(
+            select(A.code_id, A.status, func.count())
+            .join(ReferralCode, ReferralCode.id == A.code_id)
+            .where(ReferralCode.kind == "channel").group_by(A.code_id, A.status)):
+        row = counts.setdefault(int(code_id), {"attributed": 0, "qualified": 0, "pending": 0,
+                                               "expired": 0, "refused": 0})
+        row["attributed"] += int(n)
+        if status in row:
+            row[status] += int(n)
+    out = []
+    for c, advisor in session.execute(
+            select(ReferralCode, User.display_name)
+            .outerjoin(User, User.id == ReferralCode.advisor_id)
+            .where(ReferralCode.kind == "channel")
+            .order_by(ReferralCode.id.desc())):
+        figures = counts.get(c.id) or {"attributed": 0, "qualified": 0, "pending": 0,
+                                       "expired": 0, "refused": 0}
+        out.append(ChannelCodeStats(
+            c.id, c.code, c.name, c.channel, CHANNEL_KINDS.get(c.channel or "", "企业微信"),
+            c.state, c.advisor_id, advisor, c.wecom_config_id, c.wecom_qr_code, c.created_at,
+            **figures, conversion=round(figures["qualified"] / figures["attributed"], 4)
+            if figures["attributed"] else None))
+    return out

@@ -52,7 +52,8 @@ class FakeServer:
 
 
 class FakeWeCom(FakeServer):
-    """WeCom's ``gettoken``, ``message/send`` and ``kf/send_msg``.
+    """WeCom's ``gettoken``, ``message/send``, ``kf/send_msg`` and the customer-contact
+    calls siyu makes (welcome, mass-send, groups, ``add_contact_way``).
 
     Tokens are ``TOKEN-1``, ``TOKEN-2``, ...; tokens in :attr:`expired` get errcode 42001.
     """
@@ -95,6 +96,13 @@ class FakeWeCom(FakeServer):
             return 200, {"errcode": 0, "errmsg": "ok", "send_list": [
                 {"external_userid": "any", "userid": (rec.body or {}).get("userid"),
                  "status": status, "send_time": 1700000000}]}
+        if rec.path == "/cgi-bin/externalcontact/add_contact_way":
+            body = rec.body or {}
+            if not body.get("user") or len(str(body.get("state") or "")) > 30:
+                return 200, {"errcode": 40058, "errmsg": "invalid parameter"}
+            n = len(self.calls(rec.path))
+            return 200, {"errcode": 0, "errmsg": "ok", "config_id": f"cfg-{n}",
+                         "qr_code": f"https://wework.qpic.cn/wwpic/qr-{n}/0"}
         if rec.path == "/cgi-bin/externalcontact/groupchat/get":
             group = self.groups.get(str((rec.body or {}).get("chat_id")))
             if group is None:

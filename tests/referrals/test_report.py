@@ -103,7 +103,7 @@ def test_the_console_page_of_an_empty_install_says_what_to_do(
         app_client: TestClient, staff: None, login: Login) -> None:
     page = login("operator").get("/referrals")
     assert page.status_code == 200
-    assert "还没有通过邀请码来的客户" in page.text and "还没有渠道码带来的客户" in page.text
+    assert "还没有通过邀请码来的客户" in page.text and "还没有渠道码。用下面的表单" in page.text
 
 
 def test_the_cli_report_shows_the_conversion(
