@@ -151,14 +151,15 @@ def test_with_wecom_configured_the_code_gets_its_contact_me_qr_code(
     missing = wecom_client.post(CODES, json={"name": "新品试吃节", "channel": "campaign"})
     assert missing.status_code == 422 and missing.json()["details"] == [
         {"field": "advisor_user_id", "reason": "required"}]
-    made = wecom_client.post(CODES, json={"name": "新品试吃节 直播间活码，扫码添加顾问领取试吃装",
-                                          "channel": "campaign", "advisor_user_id": advisor,
+    name = "新品试吃节 直播间活码，扫码添加顾问领取试吃装，每人限领一份，先到先得"
+    made = wecom_client.post(CODES, json={"name": name, "channel": "campaign",
+                                          "advisor_user_id": advisor,
                                           "state": "campaign-tasting"})
     assert made.status_code == 201, made.text
     assert (made.json()["wecom_config_id"], made.json()["wecom_qr_code"]) == (
         "cfg-1", "https://wework.qpic.cn/wwpic/qr-1/0")
     [call] = wecom.calls("/cgi-bin/externalcontact/add_contact_way")
-    assert call.body == {"type": 1, "scene": 2, "remark": "新品试吃节 直播间活码，扫码添加顾问领取试吃装"[:30],
+    assert len(name) > 30 and call.body == {"type": 1, "scene": 2, "remark": name[:30],
                          "skip_verify": True, "state": "campaign-tasting",
                          "user": ["advisor_chen"]}
     # WeCom refuses: a 502 and nothing kept.

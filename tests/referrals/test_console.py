@@ -41,7 +41,8 @@ def test_an_operator_creates_a_channel_code_from_the_form(
                                 "state": "advisor-agent"}, follow_redirects=False)
     assert done.status_code == 303 and done.headers["location"] == "/referrals#channel"
     after = web.get("/referrals")
-    assert "已创建渠道码「顾问 1V1 活码」" in after.text and "企业微信渠道参数 advisor-agent" in after.text
+    assert "已创建渠道码「顾问 1V1 活码」" in after.text
+    assert "企业微信渠道参数 advisor-agent" in after.text
     assert 'id="channel-codes"' in after.text and "agent 同学" in after.text
     assert _codes(sessions) == [("顾问 1V1 活码", "advisor", "advisor-agent")]
 
