@@ -36,6 +36,7 @@ from siyu.db import make_engine, make_session_factory
 from siyu.errors import InvalidInput, SiyuError
 from siyu.events import api as events_api
 from siyu.events.schemas import EventIn, OrderIn
+from siyu.groups import api as groups_api
 from siyu.groups import console as groups_console
 from siyu.journeys import api as journeys_api
 from siyu.kb import console as kb_console
@@ -72,7 +73,8 @@ ROUTERS = [auth_console.router, users_console.router, customers_api.router, even
            journeys_api.router, referrals_api.router, appointments_api.router,
            appointments_api.ics_router, points_api.router, appointments_console.router,
            points_console.router, content_api.links, content_api.router,
-           content_console.router, groups_console.router, referrals_api.report_router,
+           content_console.router, groups_api.router, groups_console.router,
+           referrals_api.report_router,
            referrals_console.router]
 # Models documented in the OpenAPI components though routes read them from raw JSON.
 DOCUMENTED_MODELS: list[type[BaseModel]] = [CustomerIn, OrderIn, EventIn, ErrorOut]

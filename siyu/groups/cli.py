@@ -27,10 +27,7 @@ def list_groups(as_json: JsonOpt = False) -> None:
 
     env = open_env()
     with env.sessions() as s:
-        rows = service.activity(s, days=7, windows=(7, 30))
-        sends = service.mass_send_counts(s)
-    for r in rows:
-        r["mass_sends_30d"] = sends.get(r["id"], {"created": 0, "sent": 0})
+        rows = service.overview(s)
     if as_json:
         print_json(rows)
         return
@@ -53,16 +50,12 @@ def list_groups(as_json: JsonOpt = False) -> None:
 @handle_errors
 def show(ref: Annotated[str, typer.Argument(help="the group's chat id or name")],
          as_json: JsonOpt = False) -> None:
-    """One group and its members (customers' phone numbers masked)."""
+    """One group and its members (phone numbers and e-mail addresses masked)."""
     from siyu.groups import service
 
     env = open_env()
     with env.sessions() as s:
-        group = service.find_group(s, ref)
-        [figures] = [r for r in service.activity(s, days=7, windows=(7, 30))
-                     if r["id"] == group.id]
-        out: dict[str, Any] = {**figures, "member_list": service.members(
-            s, group, show_pii=False)}
+        out = service.detail(s, ref, show_pii=False)
     if as_json:
         print_json(out)
         return

@@ -205,6 +205,32 @@ def activity(session: Session, *, days: int = 7, windows: Sequence[int] = (),
     return out
 
 
+def overview(session: Session, *, now: dt.datetime | None = None) -> list[dict[str, Any]]:
+    """Every group as ``siyu groups list --json`` and ``GET /api/v1/groups`` give it: the
+    :func:`activity` figures for 7 days (with 7- and 30-day joins and leaves) and
+    ``mass_sends_30d`` (:func:`mass_send_counts`)."""
+    rows = activity(session, days=7, windows=(7, 30), now=now)
+    sends = mass_send_counts(session, now=now)
+    for r in rows:
+        r["mass_sends_30d"] = sends.get(r["id"], {"created": 0, "sent": 0})
+    return rows
+
+
+def detail(session: Session, ref: str, *, show_pii: bool, now: dt.datetime | None = None
+           ) -> dict[str, Any]:
+    """One group (by chat id or name, :func:`find_group`) as ``siyu groups show --json`` and
+    ``GET /api/v1/groups/{chat_id}`` give it: its :func:`activity` figures and
+    ``member_list`` (:func:`members`; unless ``show_pii``, phone numbers and e-mail
+    addresses masked wherever they appear, a nickname that is an address included)."""
+    from siyu.kit.masking import mask_deep
+
+    group = find_group(session, ref)
+    [figures] = [r for r in activity(session, days=7, windows=(7, 30), now=now)
+                 if r["id"] == group.id]
+    listed = members(session, group, show_pii=show_pii)
+    return {**figures, "member_list": listed if show_pii else mask_deep(listed)}
+
+
 def find_group(session: Session, ref: str) -> CustomerGroup:
     """A group by its WeCom ``chat_id`` or its name (a name two groups share is refused
     with their chat ids, so the caller can say which)."""
