@@ -54,6 +54,12 @@ CONSENT_PURPOSES: tuple[tuple[str, str], ...] = (
 )
 EVENT_TYPES: tuple[tuple[str, str], ...] = (
     ("add_wecom_contact", "添加企业微信"), ("join_group", "加入社群"),
+    # WeCom's change_external_contact callback, as wecom_<ChangeType>
+    ("wecom_add_external_contact", "添加企业微信顾问"),
+    ("wecom_add_half_external_contact", "免验证添加企业微信顾问"),
+    ("wecom_edit_external_contact", "企业微信客户资料变更"),
+    ("wecom_del_external_contact", "顾问删除企业微信客户"),
+    ("wecom_del_follow_user", "客户删除企业微信顾问"),
     ("view_product", "浏览商品"), ("add_to_cart", "加入购物车"),
     ("coupon_received", "领取优惠券"), ("coupon_used", "使用优惠券"),
     ("payment_failed", "支付失败"), ("delivery_delayed", "物流延误"),
