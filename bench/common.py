@@ -96,7 +96,7 @@ def api_key(url: str) -> str:
 
 @contextlib.contextmanager
 def server(url: str, *, extra_env: dict[str, str] | None = None, processes: int = 1,
-           worker: bool = False) -> Iterator[str]:
+           worker: bool = False, pids: list[int] | None = None) -> Iterator[str]:
     """Run ``siyu serve`` (``--workers processes``; with ``worker`` the job loop runs in the
     server process, as plain ``siyu serve`` does) on a free loopback port; yield its URL."""
     port = free_port()
@@ -106,6 +106,8 @@ def server(url: str, *, extra_env: dict[str, str] | None = None, processes: int 
          "--worker" if worker else "--no-worker", "--workers", str(processes)],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     base = f"http://127.0.0.1:{port}"
+    if pids is not None:  # the caller reads the server's CPU time (/proc/PID/stat)
+        pids.append(proc.pid)
     try:
         deadline = time.time() + 60
         while True:

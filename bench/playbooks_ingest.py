@@ -156,6 +156,14 @@ def _events(batch_no: int, n_customers: int, now: dt.datetime) -> list[dict[str,
     return out
 
 
+def _cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of process ``pid`` so far, from ``/proc/PID/stat``."""
+    import os
+
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _prepare(url: str, n_customers: int, playbooks: list[Path] | None, tmp: Path) -> str:
     siyu(["db", "upgrade"], url)
     key = api_key(url)
@@ -196,7 +204,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         keys = {"off": _prepare(off_url, args.customers, None, tmp),
                 "on": _prepare(on_url, args.customers, files, tmp)}
         times: dict[str, list[float]] = {"off": [], "on": []}
-        with server(off_url) as off_base, server(on_url) as on_base:
+        cpu: dict[str, float] = {"off": 0.0, "on": 0.0}
+        pids: dict[str, list[int]] = {"off": [], "on": []}
+        with server(off_url, pids=pids["off"]) as off_base, \
+                server(on_url, pids=pids["on"]) as on_base:
             clients = {name: httpx.Client(base_url=base, timeout=300, headers={
                 "Authorization": f"Bearer {keys[name]}", "content-type": "application/json"})
                 for name, base in (("off", off_base), ("on", on_base))}
@@ -206,12 +217,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     payload = orjson.dumps({"events": _events(b, args.customers,
                                                               dt.datetime.now(dt.UTC))})
                     for name in order:
+                        c0 = _cpu_seconds(pids[name][0])
                         t0 = time.perf_counter()
                         r = clients[name].post("/api/v1/events", content=payload)
                         r.raise_for_status()
                         assert r.json()["accepted"] == BATCH, r.text[:300]
                         if b:
                             times[name].append(time.perf_counter() - t0)
+                            cpu[name] += _cpu_seconds(pids[name][0]) - c0
             finally:
                 for c in clients.values():
                     c.close()
@@ -241,6 +254,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                "off_batch_ms_median": round(sorted(times["off"])[len(times["off"]) // 2] * 1000),
                "on_batch_ms_median": round(sorted(times["on"])[len(times["on"]) // 2] * 1000),
                "slowdown_percent": round((on / off - 1) * 100, 1),
+               # The server process's own CPU time per batch (user + system): less moved by
+               # other work on a shared machine than wall time; on PostgreSQL the database's
+               # work is in its backends, not here.
+               "off_server_cpu_ms": round(cpu["off"] / args.batches * 1000),
+               "on_server_cpu_ms": round(cpu["on"] / args.batches * 1000),
+               "server_cpu_percent": round((cpu["on"] / cpu["off"] - 1) * 100, 1),
                # Each batch goes to both servers back to back: the median of the pairs'
                # ratios is less moved by the shared machine's load spikes than the sums.
                "paired_median_percent": round((sorted(
