@@ -1,7 +1,9 @@
 """Durable execution of playbook runs.
 
 **Entering.** Triggers (:mod:`siyu.playbooks.triggers`) call :func:`enter` in the
-transaction that stored the triggering record: the audience rule is checked for the whole
+transaction that stored the triggering record (an ingest batch with more than
+``SIYU_PLAYBOOK_INLINE_ENTRIES`` hits records them as a ``playbooks.enter`` job instead, and
+the worker calls it with the batch's moment): the audience rule is checked for the whole
 batch in one query, the reentry rule is the unique ``(playbook_id, entry_key)`` (a repeated
 trigger inserts nothing), the holdout is a hash of (playbook, customer) -- fixed per customer
 and playbook -- and runs start due now.
