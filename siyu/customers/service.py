@@ -600,6 +600,21 @@ def list_conflicts(
     ]
 
 
+def live_customer_id(session: Session, customer_id: int) -> int:
+    """The customer a write addressed to ``customer_id`` lands on: the customer, or the one a
+    merge kept (followed to the end); :class:`NotFound` naming the field when there is no
+    such customer or they were erased."""
+    from siyu.errors import NotFound
+
+    row = session.get(Customer, customer_id)
+    if row is None or row.status == "erased":
+        raise NotFound(f"没有编号为 {customer_id} 的客户",
+                       details=[{"field": "customer_id", "reason": "not found"}])
+    if row.status == "merged" and row.merged_into_id is not None:
+        return live_customer_id(session, int(row.merged_into_id))
+    return int(row.id)
+
+
 def customer_exists(session: Session, customer_id: int) -> bool:
     return session.scalar(
         select(exists().where(and_(Customer.id == customer_id)))

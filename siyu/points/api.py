@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.orm import Session
 
 from siyu.auth.deps import Principal, require
-from siyu.errors import InvalidInput, NotFound
+from siyu.errors import InvalidInput
 from siyu.kit.openapi import API_ERRORS, error_responses
 from siyu.kit.web import get_session
 from siyu.points import service
@@ -38,15 +38,9 @@ def _tz(request: Request) -> str:
 
 
 def _live_customer(session: Session, customer_id: int) -> int:
-    from siyu.customers.models import Customer
+    from siyu.customers import service as customers
 
-    row = session.get(Customer, customer_id)
-    if row is None or row.status == "erased":
-        raise NotFound(f"没有编号为 {customer_id} 的客户",
-                       details=[{"field": "customer_id", "reason": "not found"}])
-    if row.status == "merged" and row.merged_into_id is not None:
-        return _live_customer(session, int(row.merged_into_id))
-    return int(row.id)
+    return customers.live_customer_id(session, customer_id)
 
 
 def _masker(principal: Principal) -> Any:

@@ -34,6 +34,30 @@ def _clip(text: str) -> str:
     return data[: MAX_TEXT_BYTES - 3].decode("utf-8", errors="ignore") + "…"
 
 
+class WeComTaskAdapter:
+    """What the WeCom adapters whose calls are never repeated share (a customer or group
+    mass-send task, a welcome message): the settings, one HTTP client, a fresh
+    :class:`WeComClient` per send, and no resend — a second call would make a second task
+    or spend a single-use code."""
+
+    channel = ""
+
+    def __init__(self, settings: Settings, channel_settings: ChannelSettings, *,
+                 http: httpx.Client | None = None, cache: TokenCache | None = None) -> None:
+        self._settings = settings
+        self._http = http or httpx.Client(timeout=channel_settings.wecom_timeout_seconds)
+        self._cache = cache
+
+    def client(self) -> WeComClient:
+        return WeComClient(api_base=self._settings.wecom_api_base,
+                           corp_id=self._settings.wecom_corp_id,
+                           secret=self._settings.wecom_corp_secret.get_secret_value(),
+                           http=self._http, cache=self._cache)
+
+    def can_resend(self, message: OutboundMessage, customer: Recipient) -> bool:
+        return False
+
+
 class WeComAdapter:
     """Sends outbound ``wecom`` messages with :class:`WeComClient`."""
 

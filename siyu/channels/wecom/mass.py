@@ -17,17 +17,14 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from siyu.channels.config import ChannelSettings
 from siyu.channels.desk import OutboundMessage, Recipient
 from siyu.channels.models import Delivery
 from siyu.channels.outbox import DeliveryFailed, DeliveryResult
-from siyu.channels.wecom.adapter import _clip
-from siyu.channels.wecom.client import TokenCache, WeComApiError, WeComClient
-from siyu.config import Settings
+from siyu.channels.wecom.adapter import WeComTaskAdapter, _clip
+from siyu.channels.wecom.client import WeComApiError
 from siyu.db import utcnow
 
 # get_groupmsg_send_result's per-recipient status: 0 not yet sent, 1 sent, 2 not a contact
@@ -40,25 +37,10 @@ GROUP_SEND_REASON = {2: "the group is no longer the owner's (or was dismissed)",
 MASS_CHANNELS = ("wecom_mass", "wecom_group_mass")
 
 
-class WeComMassAdapter:
+class WeComMassAdapter(WeComTaskAdapter):
     """Creates a single-customer mass-send task for the customer's advisor."""
 
     channel = "wecom_mass"
-
-    def __init__(self, settings: Settings, channel_settings: ChannelSettings, *,
-                 http: httpx.Client | None = None, cache: TokenCache | None = None) -> None:
-        self._settings = settings
-        self._http = http or httpx.Client(timeout=channel_settings.wecom_timeout_seconds)
-        self._cache = cache
-
-    def client(self) -> WeComClient:
-        return WeComClient(api_base=self._settings.wecom_api_base,
-                           corp_id=self._settings.wecom_corp_id,
-                           secret=self._settings.wecom_corp_secret.get_secret_value(),
-                           http=self._http, cache=self._cache)
-
-    def can_resend(self, message: OutboundMessage, customer: Recipient) -> bool:
-        return False
 
     def send(self, message: OutboundMessage, customer: Recipient) -> DeliveryResult:
         external = customer.first("wecom_external_userid")

@@ -13,38 +13,19 @@ from __future__ import annotations
 
 import datetime as dt
 
-import httpx
-
-from siyu.channels.config import ChannelSettings
 from siyu.channels.desk import OutboundMessage, Recipient
 from siyu.channels.outbox import DeliveryFailed, DeliveryResult
-from siyu.channels.wecom.adapter import _clip
-from siyu.channels.wecom.client import TokenCache, WeComApiError, WeComClient
-from siyu.config import Settings
+from siyu.channels.wecom.adapter import WeComTaskAdapter, _clip
+from siyu.channels.wecom.client import WeComApiError
 from siyu.db import utcnow
 
 PATH = "/cgi-bin/externalcontact/send_welcome_msg"
 
 
-class WeComWelcomeAdapter:
+class WeComWelcomeAdapter(WeComTaskAdapter):
     """Sends a text welcome message with the add-contact event's welcome code."""
 
     channel = "wecom_welcome"
-
-    def __init__(self, settings: Settings, channel_settings: ChannelSettings, *,
-                 http: httpx.Client | None = None, cache: TokenCache | None = None) -> None:
-        self._settings = settings
-        self._http = http or httpx.Client(timeout=channel_settings.wecom_timeout_seconds)
-        self._cache = cache
-
-    def client(self) -> WeComClient:
-        return WeComClient(api_base=self._settings.wecom_api_base,
-                           corp_id=self._settings.wecom_corp_id,
-                           secret=self._settings.wecom_corp_secret.get_secret_value(),
-                           http=self._http, cache=self._cache)
-
-    def can_resend(self, message: OutboundMessage, customer: Recipient) -> bool:
-        return False
 
     def send(self, message: OutboundMessage, customer: Recipient) -> DeliveryResult:
         code = message.content.get("welcome_code")
