@@ -222,16 +222,21 @@ def store_for(settings: Settings, engine: Engine | None = None) -> SecretStore:
         if path is None:
             return _MEMORY.setdefault(url, MemoryStore())
         return FileStore(path)
-    if engine is None:
-        with _LOCK:
-            engine = _ENGINES.get(url)
-            if engine is None:
-                from sqlalchemy import create_engine
-                from sqlalchemy.pool import NullPool
+    # Never the caller's pooled engine: the keyring is re-read every few seconds, often
+    # inside a request that already holds one of that pool's connections. When concurrent
+    # requests had taken the rest (e.g. 30 waiting on a row the reading request locked),
+    # the re-read waited the pool's whole timeout while they timed out with 500. A
+    # connection of its own (no pool) cannot starve or be starved.
+    del engine
+    with _LOCK:
+        own = _ENGINES.get(url)
+        if own is None:
+            from sqlalchemy import create_engine
+            from sqlalchemy.pool import NullPool
 
-                engine = create_engine(url, poolclass=NullPool)
-                _ENGINES[url] = engine
-    return DatabaseStore(engine)
+            own = create_engine(url, poolclass=NullPool)
+            _ENGINES[url] = own
+    return DatabaseStore(own)
 
 
 def check_purpose(purpose: str) -> str:

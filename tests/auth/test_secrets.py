@@ -270,3 +270,31 @@ def test_app_refuses_to_start_on_a_damaged_secret_file(tmp_path: Path) -> None:
     (tmp_path / "siyu.db.secret").write_text('{"master": "dG9vLXNob3J0"}')
     with pytest.raises(secrets.SecretStoreError, match="damaged"):
         create_app(settings)
+
+
+def test_re_reading_the_keyring_never_waits_on_the_callers_exhausted_pool(
+        settings: Settings, database_url: str, engine: Engine) -> None:
+    """A request holding the pool's only connection (the others taken by concurrent
+    requests) re-reads the keyring without waiting for the pool: it used to wait the pool's
+    whole timeout (30 s in production) while every request queued behind it failed."""
+    import time
+
+    from sqlalchemy import text
+
+    from siyu.db import make_engine
+
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite keeps the keys in a file beside the database, not in a pool")
+    tight = make_engine(database_url, pool_size=1, max_overflow=0, pool_timeout=2)
+    try:
+        before = secrets.purpose_key(settings, "session", engine=tight)
+        with tight.connect() as held:  # the request's own connection, the pool's last
+            held.execute(text("SELECT 1"))
+            secrets.forget_cached()  # the cache is stale: the next call re-reads the store
+            started = time.monotonic()
+            again = secrets.purpose_key(settings, "session", engine=tight)
+            waited = time.monotonic() - started
+        assert again == before
+        assert waited < 1.5, f"waited {waited:.1f} s on the caller's pool"
+    finally:
+        tight.dispose()
