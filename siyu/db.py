@@ -118,8 +118,12 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         connect_args.setdefault("prepare_threshold", None)
         kwargs["connect_args"] = connect_args
     kwargs.setdefault("pool_pre_ping", True)
+    # Up to 40 connections under a burst (10 kept): as many as the server's threadpool has
+    # threads (anyio's default 40), so a request thread never waits on the pool while others
+    # hold connections and wait on it (50 concurrent bookings on one slot saw requests time
+    # out after the pool's 30 s at 30 connections).
     kwargs.setdefault("pool_size", 10)
-    kwargs.setdefault("max_overflow", 20)
+    kwargs.setdefault("max_overflow", 30)
     return create_engine(url, **kwargs)
 
 
