@@ -52,13 +52,18 @@ class WeComMassAdapter(WeComTaskAdapter):
                                  "advisor with a WeCom userid")
         body = {"chat_type": "single", "external_userid": [external], "sender": sender,
                 "text": {"content": _clip(message.text)}}
+        return self._create_task(body, external, "the customer")
+
+    def _create_task(self, body: dict[str, Any], target: str, what: str) -> DeliveryResult:
+        """``add_msg_template`` with ``body``: the task is *created* (the employee confirms
+        it in WeCom); WeCom's refusal of ``target`` (its ``fail_list``) fails the send."""
         try:
             data = self.client().call("/cgi-bin/externalcontact/add_msg_template", body)
         except WeComApiError as exc:
             raise DeliveryFailed(exc.message, retryable=exc.retryable,
                                  ambiguous=exc.ambiguous) from None
-        if external in (data.get("fail_list") or []):
-            raise DeliveryFailed("WeCom refused the customer (fail_list)")
+        if target in (data.get("fail_list") or []):
+            raise DeliveryFailed(f"WeCom refused {what} (fail_list)")
         return DeliveryResult("created", str(data.get("msgid") or "") or None)
 
     def send_result(self, msgid: str, sender: str) -> list[dict[str, Any]]:
@@ -84,14 +89,7 @@ class WeComGroupMassAdapter(WeComMassAdapter):
                                  "no owner")
         body = {"chat_type": "group", "sender": sender, "chat_id_list": [chat_id],
                 "text": {"content": _clip(message.text)}}
-        try:
-            data = self.client().call("/cgi-bin/externalcontact/add_msg_template", body)
-        except WeComApiError as exc:
-            raise DeliveryFailed(exc.message, retryable=exc.retryable,
-                                 ambiguous=exc.ambiguous) from None
-        if chat_id in (data.get("fail_list") or []):
-            raise DeliveryFailed("WeCom refused the group (fail_list)")
-        return DeliveryResult("created", str(data.get("msgid") or "") or None)
+        return self._create_task(body, chat_id, "the group")
 
 
 def _group_outcome(items: list[dict[str, Any]], chat_id: str) -> int | None:
